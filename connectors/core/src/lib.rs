@@ -1,0 +1,1 @@
+//! The connector contract and the governed engine every ERP request goes through.

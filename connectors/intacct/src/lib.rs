@@ -1,0 +1,1 @@
+//! Native Sage Intacct connector and a simulator that speaks its wire protocol.

@@ -1,0 +1,1 @@
+//! Native NetSuite connector and a simulator that speaks its wire protocol.

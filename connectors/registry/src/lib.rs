@@ -1,0 +1,1 @@
+//! The registry of ERP connectors: one line per ERP.

@@ -1,0 +1,1 @@
+//! Native SAP Business One connector and a simulator that speaks its wire protocol.

@@ -1,0 +1,178 @@
+//! Browser-safe vocabulary shared by every Switchyard crate: identifiers, ERP kinds,
+//! environments, staff roles and the closed list of error codes.
+//!
+//! Nothing here performs IO, so the crate compiles for the server and for wasm alike.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub mod error_code;
+pub use error_code::ErrorCode;
+
+/// The ERPs Switchyard speaks natively. The string form is the stable key used in
+/// URLs, the database and the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ErpKind {
+    Netsuite,
+    SapB1,
+    Intacct,
+}
+
+impl ErpKind {
+    pub const ALL: [ErpKind; 3] = [ErpKind::Netsuite, ErpKind::SapB1, ErpKind::Intacct];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            ErpKind::Netsuite => "netsuite",
+            ErpKind::SapB1 => "sap_b1",
+            ErpKind::Intacct => "intacct",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ErpKind::Netsuite => "Oracle NetSuite",
+            ErpKind::SapB1 => "SAP Business One",
+            ErpKind::Intacct => "Sage Intacct",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.key() == s)
+    }
+}
+
+impl fmt::Display for ErpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// Whether a connection points at a customer's sandbox or its production system.
+/// Each is its own connection: a sandbox is never a flag on a production connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Sandbox,
+    Production,
+}
+
+impl Environment {
+    pub fn key(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "sandbox",
+            Environment::Production => "production",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sandbox" => Some(Environment::Sandbox),
+            "production" => Some(Environment::Production),
+            _ => None,
+        }
+    }
+}
+
+/// Staff roles. Admins manage staff and everything support can do; support staff see
+/// every tenant and fix mappings and connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Support,
+}
+
+impl Role {
+    pub fn key(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Support => "support",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "support" => Some(Role::Support),
+            _ => None,
+        }
+    }
+}
+
+/// Connection lifecycle as staff and the tenant see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Credentials stored, never checked.
+    Pending,
+    /// The last check or sync succeeded.
+    Active,
+    /// The ERP refused the credentials (revoked token, changed password): the tenant
+    /// must reconnect. Only this connection stops.
+    NeedsReauth,
+    /// Switched off by staff.
+    Disabled,
+}
+
+impl ConnectionStatus {
+    pub fn key(self) -> &'static str {
+        match self {
+            ConnectionStatus::Pending => "pending",
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::NeedsReauth => "needs_reauth",
+            ConnectionStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(ConnectionStatus::Pending),
+            "active" => Some(ConnectionStatus::Active),
+            "needs_reauth" => Some(ConnectionStatus::NeedsReauth),
+            "disabled" => Some(ConnectionStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! string_id {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A tenant: one customer of the product, owning its connections and mappings.
+    TenantId
+);
+string_id!(
+    /// One ERP connection of a tenant (one account, company database or company).
+    ConnectionId
+);
+string_id!(
+    /// A record's id inside the ERP.
+    ExternalId
+);

@@ -1,0 +1,1 @@
+//! PostgreSQL-backed account-slot leases for the connector governor.
