@@ -141,14 +141,19 @@ impl ErrorCode {
     /// The HTTP status Switchyard's own API answers with for this code.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::InvalidInput | ErrorCode::RequiredFieldMissing | ErrorCode::ValidationFailed => 400,
+            ErrorCode::InvalidInput
+            | ErrorCode::RequiredFieldMissing
+            | ErrorCode::ValidationFailed => 400,
             ErrorCode::Unauthenticated => 401,
             ErrorCode::Forbidden | ErrorCode::CsrfRejected | ErrorCode::PermissionDenied => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict | ErrorCode::SchemaDrift => 409,
             ErrorCode::Throttled | ErrorCode::RateLimited | ErrorCode::ConcurrencyLimited => 429,
             ErrorCode::PendingApproval => 202,
-            ErrorCode::AuthRevoked | ErrorCode::SessionExpired | ErrorCode::ErpUnavailable | ErrorCode::InvalidResponse => 502,
+            ErrorCode::AuthRevoked
+            | ErrorCode::SessionExpired
+            | ErrorCode::ErpUnavailable
+            | ErrorCode::InvalidResponse => 502,
             ErrorCode::Internal => 500,
         }
     }
@@ -172,7 +177,10 @@ mod tests {
     fn every_code_round_trips_through_its_string_and_serde() {
         for code in ErrorCode::ALL {
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
-            assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
+            assert_eq!(
+                serde_json::to_string(&code).unwrap(),
+                format!("\"{}\"", code.as_str())
+            );
         }
     }
 
@@ -186,10 +194,16 @@ mod tests {
 
     #[test]
     fn classes_decide_behaviour() {
-        assert_eq!(ErrorCode::SessionExpired.class(), ErrorClass::RefreshSession);
+        assert_eq!(
+            ErrorCode::SessionExpired.class(),
+            ErrorClass::RefreshSession
+        );
         assert_eq!(ErrorCode::AuthRevoked.class(), ErrorClass::Reauthenticate);
         assert_eq!(ErrorCode::ConcurrencyLimited.class(), ErrorClass::Retry);
         assert_eq!(ErrorCode::PendingApproval.class(), ErrorClass::Track);
-        assert_eq!(ErrorCode::RequiredFieldMissing.class(), ErrorClass::FailItem);
+        assert_eq!(
+            ErrorCode::RequiredFieldMissing.class(),
+            ErrorClass::FailItem
+        );
     }
 }

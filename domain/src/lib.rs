@@ -7,7 +7,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub mod error_code;
-pub use error_code::ErrorCode;
+pub mod record;
+pub mod schema;
+pub use error_code::{ErrorClass, ErrorCode};
+pub use record::NormalizedRecord;
+pub use schema::{FieldSchema, FieldType, ObjectSchema, Origin, Schema, SchemaDiff};
 
 /// The ERPs Switchyard speaks natively. The string form is the stable key used in
 /// URLs, the database and the registry.
