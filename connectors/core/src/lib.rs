@@ -7,11 +7,12 @@
 //! * [`governor`]: per-account concurrency slots and rate budgets.
 //! * [`session`]: login sessions with single-flight login and refresh before idle timeout.
 //! * [`sim`]: scenario files and the simulator trait; [`clock`]: real and test clocks.
-//! * `conformance` (feature `conformance`): the suite every connector runs.
+//! * [`conformance`]: the suite every connector runs against its simulator.
 //!
 //! See API.md in this crate for how an ERP crate uses all of this.
 
 pub mod clock;
+pub mod conformance;
 pub mod contract;
 pub mod engine;
 pub mod error;
