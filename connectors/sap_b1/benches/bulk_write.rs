@@ -1,0 +1,2 @@
+//! Placeholder created by the lead so the workspace parses; replace freely.
+fn main() {}
