@@ -20,46 +20,16 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Duration, Utc};
 pub use config::SimConfig;
+use connector_core::{SharedClock, SystemClock};
 use functions::Ctx;
 use state::State;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The gateway path the SDKs post to.
 pub const GATEWAY_PATH: &str = "/ia/xml/xmlgw.phtml";
-
-/// A clock that runs with real time and can be pushed forward by tests, so session expiry is
-/// tested without sleeping.
-#[derive(Debug, Clone)]
-pub struct SimClock {
-    start: DateTime<Utc>,
-    started: std::time::Instant,
-    offset_ms: Arc<AtomicI64>,
-}
-
-impl Default for SimClock {
-    fn default() -> Self {
-        SimClock {
-            start: Utc::now(),
-            started: std::time::Instant::now(),
-            offset_ms: Arc::new(AtomicI64::new(0)),
-        }
-    }
-}
-
-impl SimClock {
-    pub fn now(&self) -> DateTime<Utc> {
-        self.start
-            + Duration::from_std(self.started.elapsed()).unwrap_or_default()
-            + Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
-    }
-    pub fn advance(&self, d: std::time::Duration) {
-        self.offset_ms
-            .fetch_add(d.as_millis() as i64, Ordering::SeqCst);
-    }
-}
 
 /// A fault the next request of a company receives instead of a normal answer.
 #[derive(Debug, Clone)]
@@ -79,9 +49,11 @@ pub struct Stats {
 
 struct Inner {
     state: Mutex<State>,
-    clock: SimClock,
+    clock: SharedClock,
     faults: Mutex<HashMap<String, VecDeque<Fault>>>,
     stats: Stats,
+    /// Company -> (every, counter): every Nth request answers 503 with an HTML page.
+    five_xx: Mutex<HashMap<String, (u32, u32)>>,
     company_stats: Mutex<HashMap<String, (u64, u64)>>,
 }
 
@@ -93,7 +65,11 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(cfg: SimConfig) -> Result<Simulator, String> {
-        let clock = SimClock::default();
+        Simulator::with_clock(cfg, Arc::new(SystemClock))
+    }
+
+    /// A simulator whose timestamps and session expiry follow `clock` (a `TestClock` in tests).
+    pub fn with_clock(cfg: SimConfig, clock: SharedClock) -> Result<Simulator, String> {
         let state = State::new(cfg, clock.now())?;
         Ok(Simulator {
             inner: Arc::new(Inner {
@@ -101,6 +77,7 @@ impl Simulator {
                 clock,
                 faults: Mutex::new(HashMap::new()),
                 stats: Stats::default(),
+                five_xx: Mutex::new(HashMap::new()),
                 company_stats: Mutex::new(HashMap::new()),
             }),
         })
@@ -111,7 +88,7 @@ impl Simulator {
         Simulator::new(SimConfig::demo()).expect("demo scenario builds")
     }
 
-    pub fn clock(&self) -> &SimClock {
+    pub fn clock(&self) -> &SharedClock {
         &self.inner.clock
     }
 
@@ -171,6 +148,71 @@ impl Simulator {
                 c.cfg.authorized_senders.retain(|s| s != sender);
             }
         });
+    }
+
+    /// Switches a named fault (the core harness's names plus `latency_ms`) for a company.
+    pub fn set_fault(
+        &self,
+        company: &str,
+        fault: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), String> {
+        let now = self.clock().now();
+        let num = || {
+            value
+                .as_f64()
+                .ok_or_else(|| format!("fault {fault} needs a number, got {value}"))
+        };
+        match fault {
+            "error_5xx_every" => {
+                let every = num()? as u32;
+                self.inner
+                    .five_xx
+                    .lock()
+                    .unwrap()
+                    .insert(company.to_string(), (every, 0));
+                Ok(())
+            }
+            "rate_per_second" => {
+                let r = num()?;
+                self.set_tier(company, (r > 0.0).then_some(r));
+                Ok(())
+            }
+            "revoked" => {
+                if value.as_bool().unwrap_or(true) {
+                    self.with_state(|st| {
+                        if let Some(c) = st.companies.get_mut(company) {
+                            c.cfg.authorized_senders.clear();
+                        }
+                    });
+                }
+                Ok(())
+            }
+            _ => self.with_state(|st| {
+                let c = st
+                    .companies
+                    .get_mut(company)
+                    .ok_or_else(|| format!("unknown company {company}"))?;
+                match fault {
+                    "concurrency_limit" => c.cfg.max_in_flight = value.as_u64().map(|v| v as usize),
+                    "latency_ms" => c.cfg.latency.base_ms = value.as_u64().unwrap_or(0),
+                    "idle_timeout_secs" => {
+                        let secs = value.as_i64().ok_or("idle_timeout_secs needs a number")?;
+                        for u in &mut c.cfg.users {
+                            u.session_minutes = (secs / 60).max(1);
+                        }
+                        // Live sessions get the shorter window from now on.
+                        for s in st.sessions.values_mut().filter(|s| s.company == company) {
+                            s.duration = Duration::seconds(secs);
+                            s.expires = s.expires.min(now + Duration::seconds(secs));
+                        }
+                    }
+                    "approvals" => {}
+                    other => return Err(format!("unknown intacct fault '{other}'")),
+                }
+                Ok(())
+            }),
+        }
     }
 
     pub fn inject(&self, company: &str, fault: Fault) {
