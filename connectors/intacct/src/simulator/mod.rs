@@ -326,6 +326,20 @@ impl Simulator {
             cs.entry(cid.clone()).or_default().0 += 1;
         }
         if let Some(cid) = &company_id {
+            let mut fx = self.inner.five_xx.lock().unwrap();
+            if let Some((every, n)) = fx.get_mut(cid) {
+                *n += 1;
+                if *every > 0 && (*n).is_multiple_of(*every) {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        b"<html><body>The Service is Temporarily Off-line</body></html>".to_vec(),
+                        Default::default(),
+                        None,
+                    );
+                }
+            }
+        }
+        if let Some(cid) = &company_id {
             if let Some(f) = self
                 .inner
                 .faults
