@@ -9,6 +9,7 @@ use std::fmt;
 pub mod error_code;
 pub mod record;
 pub mod schema;
+pub mod views;
 pub use error_code::{ErrorClass, ErrorCode};
 pub use record::NormalizedRecord;
 pub use schema::{FieldSchema, FieldType, ObjectSchema, Origin, Schema, SchemaDiff};
@@ -180,3 +181,99 @@ string_id!(
     /// A record's id inside the ERP.
     ExternalId
 );
+
+/// Who is making a request. Staff see every tenant; the holder of an onboarding link
+/// sees exactly one tenant's onboarding pages and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Principal {
+    Staff {
+        user_id: String,
+        email: String,
+        name: String,
+        role: Role,
+    },
+    LinkHolder {
+        tenant_id: TenantId,
+        link_id: String,
+    },
+}
+
+impl Principal {
+    /// May this principal see and change the given tenant's data?
+    pub fn may_access_tenant(&self, tenant: &TenantId) -> bool {
+        match self {
+            Principal::Staff { .. } => true,
+            Principal::LinkHolder { tenant_id, .. } => tenant_id == tenant,
+        }
+    }
+
+    pub fn is_staff(&self) -> bool {
+        matches!(self, Principal::Staff { .. })
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(
+            self,
+            Principal::Staff {
+                role: Role::Admin,
+                ..
+            }
+        )
+    }
+
+    /// The id written into the audit log.
+    pub fn actor(&self) -> (&'static str, String) {
+        match self {
+            Principal::Staff { user_id, .. } => ("staff", user_id.clone()),
+            Principal::LinkHolder { link_id, .. } => ("link", link_id.clone()),
+        }
+    }
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DD HH:MM UTC`, identically on server and browser
+/// (no time-zone database, so server rendering and hydration agree).
+pub fn format_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting_matches_known_instants() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(1_508_242_306_000), "2017-10-17 12:11 UTC");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn link_holders_see_only_their_tenant() {
+        let p = Principal::LinkHolder {
+            tenant_id: TenantId("a".into()),
+            link_id: "l".into(),
+        };
+        assert!(p.may_access_tenant(&TenantId("a".into())));
+        assert!(!p.may_access_tenant(&TenantId("b".into())));
+        assert!(!p.is_staff());
+    }
+}

@@ -1,0 +1,117 @@
+//! The Switchyard server: configuration, telemetry, startup and the HTTP surface.
+
+pub mod config;
+pub mod web;
+
+use app::ssr::AppState;
+use config::Config;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+
+/// Everything started from a configuration: the store, the vault and the router.
+pub struct Started {
+    pub state: AppState,
+    pub router: axum::Router,
+}
+
+/// Opens the database (migrating it), loads the master key, creates the first admin when
+/// there is no staff user yet, and builds the router.
+pub async fn start(cfg: &Config) -> anyhow::Result<Started> {
+    if cfg.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+    }
+    let store = store::Store::open(&cfg.database_url).await?;
+    let key = match &cfg.master_key {
+        Some(k) => k.expose_secret().to_string(),
+        None => store::vault::Vault::load_or_create_key_file(&cfg.master_key_file)?,
+    };
+    let previous: Vec<String> = cfg
+        .previous_master_keys
+        .iter()
+        .map(|k| k.expose_secret().to_string())
+        .collect();
+    let vault = Arc::new(store::vault::Vault::from_keys(&key, &previous)?);
+    bootstrap_admin(&store, cfg).await?;
+    let state = AppState {
+        store,
+        vault,
+        public_url: cfg.public_url.clone(),
+    };
+    let mut conf = leptos::prelude::get_configuration(None)?;
+    conf.leptos_options.site_addr = cfg.bind;
+    conf.leptos_options.site_root = cfg.site_root.display().to_string().into();
+    let router = web::router(state.clone(), conf.leptos_options, cfg);
+    Ok(Started { state, router })
+}
+
+async fn bootstrap_admin(store: &store::Store, cfg: &Config) -> anyhow::Result<()> {
+    if store.staff_count().await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match &cfg.admin_password {
+        Some(p) => (p.expose_secret().to_string(), false),
+        None => (generate_password(), true),
+    };
+    store
+        .create_staff(
+            &cfg.admin_email,
+            "Administrator",
+            &password,
+            domain::Role::Admin,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the first admin ({}): {e}", cfg.admin_email))?;
+    if generated {
+        // Printed once, on the terminal only: it is not sent through the log pipeline.
+        eprintln!(
+            "\n  First admin created.\n    email:    {}\n    password: {}\n  Store it now; it is not shown again.\n",
+            cfg.admin_email, password
+        );
+    } else {
+        tracing::info!(email = %cfg.admin_email, "first admin created from SWITCHYARD_ADMIN_* settings");
+    }
+    Ok(())
+}
+
+fn generate_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Starts tracing: human-readable by default, JSON lines when configured.
+pub fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if json {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// Serves until Ctrl-C.
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let started = start(&cfg).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
+    tracing::info!(addr = %cfg.bind, public_url = %cfg.public_url, "switchyard listening");
+    println!("Switchyard is running at {}", cfg.public_url);
+    axum::serve(
+        listener,
+        started
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
