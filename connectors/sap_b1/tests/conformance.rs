@@ -50,3 +50,10 @@ async fn independent_b1sl_python_client_works_unchanged_against_the_simulator() 
         "rolled-back create persisted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connector_core_conformance_suite_passes() {
+    let report = connector_core::conformance::run_all(&common::SapHarness).await;
+    println!("{report}");
+    report.assert_all_passed();
+}

@@ -144,6 +144,10 @@ impl Simulator {
         Ok((format!("http://{addr}"), task))
     }
 
+    pub fn now(&self) -> NaiveDateTime {
+        self.clock.now()
+    }
+
     pub fn stats(&self) -> Stats {
         self.lock().stats.clone()
     }
