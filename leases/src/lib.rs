@@ -1,1 +1,513 @@
 //! PostgreSQL-backed account-slot leases for the connector governor.
+//!
+//! Several Switchyard processes share one ERP account's concurrency limit. Asking the
+//! database for every request would add a round trip to each ERP call, so a process
+//! instead leases a block of slots per account for a period (the TTL) and renews it in
+//! the background; requests then take slots from a local FIFO pool sized to the lease.
+//!
+//! Invariants:
+//! * The sum of live leases of an account never exceeds its limit: every change happens in
+//!   a transaction holding the account row's lock, and only expired leases are ignored.
+//! * A process never has more requests in flight than its lease: growing happens only after
+//!   the database granted it; shrinking happens locally first, and the lease written is
+//!   the local limit plus the slots still out that the shrink could not take back.
+//! * A crashed holder's slots come back: leases expire `ttl` after their last renewal, and
+//!   a holder whose renewals fail stops issuing slots before its lease can have expired.
+//! * Shares are fair: the limit is divided by water-filling over what each live holder
+//!   wants (in flight + queued), and a holder above its share gives slots back as its
+//!   requests finish.
+//!
+//! DDL (created idempotently by [`PgGovernor::connect`]; the lead may move it into a
+//! migration instead, with `table` = `governor_leases`):
+//! ```sql
+//! CREATE TABLE IF NOT EXISTS {table}_accounts (account TEXT PRIMARY KEY, slot_limit INT NOT NULL);
+//! CREATE TABLE IF NOT EXISTS {table} (account TEXT NOT NULL, holder TEXT NOT NULL,
+//!   slots INT NOT NULL, wanted INT NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
+//!   PRIMARY KEY (account, holder));
+//! ```
+
+use async_trait::async_trait;
+use connector_core::governor::{
+    AccountKey, AccountLimits, AccountSnapshot, Adaptive, Governor, Outcome, Permit, PermitRelease,
+    Slot, SlotPool,
+};
+use connector_core::ConnectorError;
+use domain::ErrorCode;
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
+    Value,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Lease timing.
+#[derive(Debug, Clone)]
+pub struct LeaseOptions {
+    /// Table name (letters, digits and `_`); `{table}_accounts` is created beside it.
+    pub table: String,
+    /// How long a lease lives without renewal. Must exceed the longest ERP request, since
+    /// a request in flight when its lease lapses is not recalled.
+    pub ttl: Duration,
+    /// How often leases are renewed and rebalanced.
+    pub renew_every: Duration,
+    /// This process's holder id (defaults to a random UUID).
+    pub holder: Option<String>,
+}
+
+impl Default for LeaseOptions {
+    fn default() -> Self {
+        Self {
+            table: "governor_leases".into(),
+            ttl: Duration::from_secs(30),
+            renew_every: Duration::from_secs(2),
+            holder: None,
+        }
+    }
+}
+
+struct Acct {
+    key: String,
+    pool: Arc<SlotPool>,
+    limits: Mutex<AccountLimits>,
+    adaptive: Mutex<Adaptive>,
+    /// Slots recorded in our lease row.
+    leased: AtomicU32,
+    /// Local deadline after which no slot may be issued without a renewal.
+    valid_until: Mutex<Option<Instant>>,
+    /// When the last lease transaction for this account committed.
+    last_negotiated: Mutex<Option<Instant>>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    table: String,
+    holder: String,
+    ttl: Duration,
+    renew_every: Duration,
+    accounts: Mutex<HashMap<AccountKey, Arc<Acct>>>,
+    wake: Notify,
+    renewals: AtomicU32,
+}
+
+/// The PostgreSQL governor backend.
+#[derive(Clone)]
+pub struct PgGovernor {
+    inner: Arc<Inner>,
+    task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+fn db_err(e: DbErr) -> ConnectorError {
+    ConnectorError::new(ErrorCode::Internal, format!("lease store: {e}"))
+}
+
+fn valid_table(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 48
+        && t.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !t.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Divides `limit` among holders by water-filling over what each wants: nobody gets more
+/// than it wants, and what one does not need is shared by the others. Ties are broken by
+/// holder id so every process computes the same split.
+pub fn fair_shares(limit: u32, wants: &[(String, u32)]) -> HashMap<String, u32> {
+    let mut sorted: Vec<&(String, u32)> = wants.iter().collect();
+    sorted.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    let mut remaining = limit;
+    let mut left = sorted.len() as u32;
+    let mut out = HashMap::new();
+    for (holder, want) in sorted {
+        let share = (*want).min(remaining / left.max(1));
+        out.insert(holder.clone(), share);
+        remaining -= share;
+        left -= 1;
+    }
+    out
+}
+
+impl PgGovernor {
+    /// Connects, creates the tables if needed and starts the renewal task.
+    pub async fn connect(url: &str, opts: LeaseOptions) -> Result<Self, ConnectorError> {
+        let db = Database::connect(url).await.map_err(db_err)?;
+        Self::with_connection(db, opts).await
+    }
+
+    pub async fn with_connection(
+        db: DatabaseConnection,
+        opts: LeaseOptions,
+    ) -> Result<Self, ConnectorError> {
+        if !valid_table(&opts.table) {
+            return Err(ConnectorError::invalid_input(format!(
+                "lease table name '{}' must be lower-case letters, digits and _",
+                opts.table
+            )));
+        }
+        let t = &opts.table;
+        // Concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL's catalog,
+        // so processes starting together serialise on an advisory lock.
+        let txn = db.begin().await.map_err(db_err)?;
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock(hashtext('switchyard_leases_ddl'));
+             CREATE TABLE IF NOT EXISTS {t}_accounts (account TEXT PRIMARY KEY, slot_limit INT NOT NULL);
+             CREATE TABLE IF NOT EXISTS {t} (account TEXT NOT NULL, holder TEXT NOT NULL,
+               slots INT NOT NULL, wanted INT NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
+               PRIMARY KEY (account, holder));"
+        ))
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        let inner = Arc::new(Inner {
+            db,
+            table: opts.table.clone(),
+            holder: opts
+                .holder
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            ttl: opts.ttl,
+            renew_every: opts.renew_every,
+            accounts: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            renewals: AtomicU32::new(0),
+        });
+        let task = tokio::spawn(renew_loop(Arc::downgrade(&inner)));
+        Ok(Self {
+            inner,
+            task: Arc::new(task),
+        })
+    }
+
+    pub fn holder(&self) -> &str {
+        &self.inner.holder
+    }
+
+    /// How many lease transactions ran (to show the cost is per period, not per request).
+    pub fn renewals(&self) -> u32 {
+        self.inner.renewals.load(Ordering::Relaxed)
+    }
+
+    /// Gives every lease back (clean shutdown), so others need not wait for expiry.
+    pub async fn release_all(&self) -> Result<(), ConnectorError> {
+        self.task.abort();
+        let accts: Vec<Arc<Acct>> = self
+            .inner
+            .accounts
+            .lock()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect();
+        for a in &accts {
+            a.pool.set_limit(0);
+        }
+        let sql = format!("DELETE FROM {} WHERE holder = $1", self.inner.table);
+        self.inner
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                [Value::from(self.inner.holder.clone())],
+            ))
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn acct(&self, account: &AccountKey, limits: &AccountLimits) -> Arc<Acct> {
+        let mut map = self.inner.accounts.lock().unwrap();
+        let a = map
+            .entry(account.clone())
+            .or_insert_with(|| {
+                Arc::new(Acct {
+                    key: account.to_string(),
+                    // Nothing may be issued before the database granted a lease.
+                    pool: Arc::new(SlotPool::new(0)),
+                    limits: Mutex::new(*limits),
+                    adaptive: Mutex::new(Adaptive::new(limits.max_concurrency)),
+                    leased: AtomicU32::new(0),
+                    valid_until: Mutex::new(None),
+                    last_negotiated: Mutex::new(None),
+                })
+            })
+            .clone();
+        *a.limits.lock().unwrap() = *limits;
+        a
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        tracing::debug!(holder = %self.holder, "lease governor dropped");
+    }
+}
+
+impl Acct {
+    /// What this process would use now: in flight plus waiting, within the adaptive limit.
+    fn wanted(&self) -> u32 {
+        let cap = self.adaptive.lock().unwrap().current;
+        (self.pool.in_flight() + self.pool.queued()).min(cap)
+    }
+}
+
+/// One lease transaction for one account.
+async fn negotiate(inner: &Inner, a: &Acct) -> Result<(), DbErr> {
+    let t = &inner.table;
+    let limit = a.limits.lock().unwrap().max_concurrency.max(1) as i32;
+    let wanted = a.wanted() as i32;
+    let started = Instant::now();
+    let txn = inner.db.begin().await?;
+    // The upsert takes the account row's lock until commit, serialising all holders.
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "INSERT INTO {t}_accounts (account, slot_limit) VALUES ($1, $2)
+             ON CONFLICT (account) DO UPDATE SET slot_limit = EXCLUDED.slot_limit"
+        ),
+        [Value::from(a.key.clone()), Value::from(limit)],
+    ))
+    .await?;
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "SELECT holder, slots, wanted FROM {t}
+                 WHERE account = $1 AND expires_at > now() AND holder <> $2"
+            ),
+            [
+                Value::from(a.key.clone()),
+                Value::from(inner.holder.clone()),
+            ],
+        ))
+        .await?;
+    let mut others_held: i64 = 0;
+    let mut wants = vec![(inner.holder.clone(), wanted as u32)];
+    for r in rows {
+        let h: String = r.try_get("", "holder")?;
+        let s: i32 = r.try_get("", "slots")?;
+        let w: i32 = r.try_get("", "wanted")?;
+        others_held += s.max(0) as i64;
+        // A holder still using slots counts as wanting at least those.
+        wants.push((h, w.max(s).max(0) as u32));
+    }
+    let share = fair_shares(limit as u32, &wants)[&inner.holder];
+    let free = (limit as i64 - others_held).max(0) as u32;
+    let grant = share.min(free);
+    let current = a.pool.limit();
+    // Shrink locally before recording less; grow locally only after commit.
+    if grant < current {
+        a.pool.set_limit(grant);
+    }
+    // Slots still out beyond the new limit stay recorded until they come back.
+    let record = grant
+        .max(a.pool.in_flight())
+        .min(a.leased.load(Ordering::SeqCst).max(grant));
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "INSERT INTO {t} (account, holder, slots, wanted, expires_at)
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+             ON CONFLICT (account, holder) DO UPDATE
+             SET slots = EXCLUDED.slots, wanted = EXCLUDED.wanted, expires_at = EXCLUDED.expires_at"
+        ),
+        [
+            Value::from(a.key.clone()),
+            Value::from(inner.holder.clone()),
+            Value::from(record as i32),
+            Value::from(wanted),
+            Value::from(inner.ttl.as_secs_f64()),
+        ],
+    ))
+    .await?;
+    // Clean up long-dead rows now and then so the table does not grow.
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("DELETE FROM {t} WHERE account = $1 AND expires_at < now() - interval '1 minute'"),
+        [Value::from(a.key.clone())],
+    ))
+    .await?;
+    txn.commit().await?;
+    inner.renewals.fetch_add(1, Ordering::Relaxed);
+    a.leased.store(record, Ordering::SeqCst);
+    // The lease is valid from when the transaction started (conservative), minus a margin
+    // for clock and scheduling slack.
+    let margin = inner.ttl / 5;
+    *a.valid_until.lock().unwrap() = Some(started + inner.ttl - margin);
+    *a.last_negotiated.lock().unwrap() = Some(Instant::now());
+    if grant > current {
+        a.pool.set_limit(grant);
+    }
+    Ok(())
+}
+
+async fn renew_loop(inner: std::sync::Weak<Inner>) {
+    let mut next_full = Instant::now();
+    loop {
+        let Some(i) = inner.upgrade() else { return };
+        let woke = tokio::select! {
+            _ = i.wake.notified() => true,
+            _ = tokio::time::sleep_until(next_full) => false,
+        };
+        let now = Instant::now();
+        let full = !woke || now >= next_full;
+        if full {
+            next_full = now + i.renew_every;
+        }
+        let mut accts: Vec<Arc<Acct>> = i.accounts.lock().unwrap().values().cloned().collect();
+        // A fixed order keeps lock acquisition consistent across processes.
+        accts.sort_by(|a, b| a.key.cmp(&b.key));
+        for a in accts {
+            let limit = a.pool.limit();
+            let wanted = a.wanted();
+            let leased = a.leased.load(Ordering::SeqCst);
+            // The periodic pass renews every account. A wake-up renegotiates an account
+            // that owes slots back at once (others may wait for them), one that has no
+            // lease yet at once, and one that wants more at most every quarter period,
+            // so the cost stays per period and not per request.
+            let last = *a.last_negotiated.lock().unwrap();
+            let owes = leased > limit.max(a.pool.in_flight());
+            let wants_more = wanted > limit
+                && last.is_none_or(|t| now.saturating_duration_since(t) >= i.renew_every / 4);
+            let needed = full || owes || wants_more;
+            if !needed {
+                continue;
+            }
+            if let Err(e) = negotiate(&i, &a).await {
+                tracing::warn!(account = %a.key, error = %e, "lease renewal failed");
+            }
+            // A lease that could not be renewed in time stops issuing slots.
+            let expired = a
+                .valid_until
+                .lock()
+                .unwrap()
+                .is_some_and(|v| Instant::now() >= v);
+            if expired {
+                a.pool.set_limit(0);
+            }
+        }
+        drop(i);
+    }
+}
+
+struct PgPermit {
+    inner: Arc<Inner>,
+    acct: Arc<Acct>,
+    slot: Option<Slot>,
+}
+
+impl PermitRelease for PgPermit {
+    fn release(mut self: Box<Self>, outcome: Outcome) {
+        let grow_after = self.acct.limits.lock().unwrap().grow_after;
+        let (before, after) = {
+            let mut ad = self.acct.adaptive.lock().unwrap();
+            let before = ad.current;
+            (before, ad.observe(outcome, grow_after))
+        };
+        if after < before && self.acct.pool.limit() > after {
+            self.acct.pool.set_limit(after);
+        }
+        self.slot.take();
+        let a = &self.acct;
+        // Give surplus back promptly (another process may be waiting), and ask for more
+        // when demand exceeds the lease.
+        if a.leased.load(Ordering::SeqCst) > a.pool.limit().max(a.pool.in_flight())
+            || a.wanted() > a.pool.limit()
+            || after > before
+        {
+            self.inner.wake.notify_one();
+        }
+    }
+}
+
+#[async_trait]
+impl Governor for PgGovernor {
+    async fn acquire(
+        &self,
+        account: &AccountKey,
+        limits: &AccountLimits,
+    ) -> Result<Permit, ConnectorError> {
+        let acct = self.acct(account, limits);
+        {
+            let mut ad = acct.adaptive.lock().unwrap();
+            if ad.ceiling != limits.max_concurrency.max(1) {
+                ad.set_ceiling(limits.max_concurrency);
+            }
+        }
+        let slot = match acct.pool.try_acquire() {
+            Some(s) => s,
+            None => {
+                let fut = acct.pool.acquire();
+                // The waiter is queued once the future is polled; wake the renewal task
+                // right after so it asks for more slots.
+                tokio::pin!(fut);
+                match futures_poll_once(&mut fut).await {
+                    Some(s) => s,
+                    None => {
+                        self.inner.wake.notify_one();
+                        fut.await
+                    }
+                }
+            }
+        };
+        Ok(Permit::new(Box::new(PgPermit {
+            inner: self.inner.clone(),
+            acct,
+            slot: Some(slot),
+        })))
+    }
+
+    fn snapshot(&self, account: &AccountKey) -> Option<AccountSnapshot> {
+        let map = self.inner.accounts.lock().unwrap();
+        let a = map.get(account)?;
+        let ad = a.adaptive.lock().unwrap();
+        Some(AccountSnapshot {
+            ceiling: ad.ceiling,
+            limit: a.pool.limit(),
+            in_flight: a.pool.in_flight(),
+            queued: a.pool.queued(),
+            rate_per_second: None,
+        })
+    }
+}
+
+/// Polls a future once; Some when it completed.
+async fn futures_poll_once<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    use std::task::Poll;
+    std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *f).poll(cx) {
+        Poll::Ready(v) => Poll::Ready(Some(v)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(v: &[(&str, u32)]) -> Vec<(String, u32)> {
+        v.iter().map(|(h, n)| (h.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn fair_shares_water_fill() {
+        let s = fair_shares(5, &w(&[("a", 5), ("b", 5), ("c", 5)]));
+        assert_eq!(s.values().sum::<u32>(), 5);
+        assert!(s.values().all(|&v| (1..=2).contains(&v)));
+        let s = fair_shares(5, &w(&[("a", 1), ("b", 8)]));
+        assert_eq!((s["a"], s["b"]), (1, 4));
+        let s = fair_shares(5, &w(&[("a", 0), ("b", 0)]));
+        assert_eq!(s.values().sum::<u32>(), 0);
+        let s = fair_shares(5, &w(&[("solo", 9)]));
+        assert_eq!(s["solo"], 5);
+    }
+
+    #[test]
+    fn table_names_are_checked() {
+        assert!(valid_table("governor_leases"));
+        assert!(!valid_table("x; drop table y"));
+        assert!(!valid_table("Upper"));
+        assert!(!valid_table("1abc"));
+    }
+}
