@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod client;
 pub mod connection;
+pub mod job;
 pub mod multipart;
 pub mod read;
 pub mod schema;
