@@ -7,6 +7,7 @@
 //! here) or by the `X-NetSuite-Sim-Account` header.
 
 pub mod data;
+pub mod harness;
 mod rest;
 mod soap;
 pub mod suiteql;
@@ -16,46 +17,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use connector_core::SharedClock;
 use data::{CustomFieldSpec, CustomRecordSpec, FieldKind, Record, RecordTypeDef, SavedSearchDef};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// Time as the simulator sees it; tests drive a manual clock instead of sleeping.
-pub trait SimClock: Send + Sync {
-    fn now_unix(&self) -> i64;
-}
-
-/// The machine clock.
-pub struct SystemClock;
-impl SimClock for SystemClock {
-    fn now_unix(&self) -> i64 {
-        chrono::Utc::now().timestamp()
-    }
-}
-
-/// A clock that only moves when a test says so.
-#[derive(Default)]
-pub struct ManualClock(AtomicI64);
-impl ManualClock {
-    pub fn new(t: i64) -> Arc<Self> {
-        Arc::new(ManualClock(AtomicI64::new(t)))
-    }
-    pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-    pub fn set(&self, t: i64) {
-        self.0.store(t, Ordering::SeqCst);
-    }
-}
-impl SimClock for ManualClock {
-    fn now_unix(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-pub(crate) fn fmt_iso(t: i64) -> String {
+pub fn fmt_iso(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%SZ")
@@ -264,6 +233,9 @@ pub(crate) struct Faults {
     pub fail_5xx: u32,
     /// The next N REST/SuiteQL requests answer a truncated, unparseable JSON body.
     pub malformed: u32,
+    /// Every Nth request answers 5xx (0 = off).
+    pub every_5xx: u32,
+    pub counter: u64,
 }
 
 /// Counters a test or benchmark can read.
@@ -358,7 +330,7 @@ impl Drop for SlotGuard {
 
 pub(crate) struct SimState {
     pub accounts: RwLock<HashMap<String, Arc<Account>>>,
-    pub clock: Arc<dyn SimClock>,
+    pub clock: SharedClock,
 }
 
 /// The simulator: cheap to clone, one per test.
@@ -375,7 +347,7 @@ pub struct Scenario {
 }
 
 impl Simulator {
-    pub fn new(clock: Arc<dyn SimClock>) -> Self {
+    pub fn new(clock: SharedClock) -> Self {
         Simulator {
             state: Arc::new(SimState {
                 accounts: RwLock::new(HashMap::new()),
@@ -385,7 +357,7 @@ impl Simulator {
     }
 
     /// Builds a simulator from a YAML scenario section.
-    pub fn from_yaml(yaml: &str, clock: Arc<dyn SimClock>) -> Result<Self, SpecError> {
+    pub fn from_yaml(yaml: &str, clock: SharedClock) -> Result<Self, SpecError> {
         let scenario: Scenario =
             serde_yaml::from_str(yaml).map_err(|e| SpecError::Yaml(e.to_string()))?;
         let sim = Simulator::new(clock);
@@ -395,8 +367,15 @@ impl Simulator {
         Ok(sim)
     }
 
+    /// Data time: modification stamps and search expiry follow the (test) clock.
     pub fn now(&self) -> i64 {
-        self.state.clock.now_unix()
+        self.state.clock.now().timestamp()
+    }
+
+    /// Wall time: TBA timestamps and OAuth 2.0 token lifetimes are checked against the
+    /// machine clock, as NetSuite checks them against its NTP-synced clock.
+    pub fn wall_now(&self) -> i64 {
+        chrono::Utc::now().timestamp()
     }
 
     /// Adds an account with its customizations and seeded data.
@@ -479,13 +458,17 @@ impl Simulator {
         for name in types.keys() {
             store.insert(name.clone(), BTreeMap::new());
         }
+        // Seeded history ends an hour before the simulator's clock, so changes made "now"
+        // are always newer than every seeded record.
+        let max_seed = spec.seed.values().copied().max().unwrap_or(0) as i64;
+        let seed_base = self.now() - (max_seed / 3 + 2) * 60 - 3600;
         for (rt, count) in &spec.seed {
             let def = types
                 .get(rt)
                 .ok_or_else(|| bad(format!("seed for unknown record type {rt}")))?;
             let table = store.get_mut(rt).expect("every type has a table");
             for id in 1..=*count {
-                table.insert(id, seed_record(&spec.id, def, id));
+                table.insert(id, seed_record(&spec.id, def, id, seed_base));
             }
             max_id = max_id.max(*count);
         }
@@ -602,6 +585,57 @@ impl Simulator {
     /// The next `n` requests to the account fail with 500 (REST) or a SOAP server fault.
     pub fn inject_5xx(&self, account: &str, n: u32) {
         self.must(account).faults.lock().unwrap().fail_5xx = n;
+    }
+
+    /// Every `n`th request to the account fails with a 5xx (0 switches it off).
+    pub fn set_5xx_every(&self, account: &str, n: u32) {
+        let a = self.must(account);
+        let mut f = a.faults.lock().unwrap();
+        f.every_5xx = n;
+        f.counter = 0;
+    }
+
+    /// Modifies `count` records of a type (the lowest ids), stamping them with the
+    /// simulator clock, or creates records when there are fewer; returns their ids.
+    pub fn touch_records(
+        &self,
+        account: &str,
+        record_type: &str,
+        count: usize,
+    ) -> Result<Vec<String>, String> {
+        let acct = self
+            .account(account)
+            .ok_or_else(|| format!("no account {account}"))?;
+        let def = acct
+            .record_type(record_type)
+            .ok_or_else(|| format!("no record type {record_type}"))?
+            .clone();
+        let now = self.now();
+        let mut data = acct.data.write().unwrap();
+        let table = data.get_mut(&def.name).expect("every type has a table");
+        let mut ids: Vec<u64> = table.keys().take(count).copied().collect();
+        while ids.len() < count {
+            let id = acct.next_id.fetch_add(1, Ordering::SeqCst);
+            table.insert(id, seed_record(&acct.id, &def, id, now - 1));
+            ids.push(id);
+        }
+        let text_field = def
+            .body_fields()
+            .find(|f| {
+                matches!(f.kind, data::FieldKind::Text) && !f.read_only && f.name != "entityId"
+            })
+            .map(|f| f.name.clone());
+        for id in &ids {
+            let r = table.get_mut(id).expect("just listed");
+            if let Some(f) = &text_field {
+                r.values.insert(
+                    f.clone(),
+                    serde_json::json!(format!("changed at {now} #{id}")),
+                );
+            }
+            rest::stamp(&def, r, now, false);
+        }
+        Ok(ids.iter().map(|i| i.to_string()).collect())
     }
 
     /// The next `n` REST/SuiteQL answers are cut short mid-JSON.
@@ -747,10 +781,10 @@ impl Drop for SimServer {
     }
 }
 
-fn seed_record(account: &str, def: &RecordTypeDef, id: u64) -> Record {
+fn seed_record(account: &str, def: &RecordTypeDef, id: u64, base: i64) -> Record {
     // Every third record shares a modification time, so readers must order and resume
     // on (time, id) rather than on time alone.
-    let modified = data::SEED_EPOCH + (id as i64 / 3) * 60;
+    let modified = if base == 0 { data::SEED_EPOCH } else { base } + (id as i64 / 3) * 60;
     let created = modified - 86_400;
     let mut values = BTreeMap::new();
     for f in def.body_fields() {
@@ -895,8 +929,10 @@ async fn dispatch(
     }
     {
         let mut f = acct.faults.lock().unwrap();
-        if f.fail_5xx > 0 {
-            f.fail_5xx -= 1;
+        f.counter += 1;
+        let periodic = f.every_5xx > 0 && f.counter % f.every_5xx as u64 == 0;
+        if f.fail_5xx > 0 || periodic {
+            f.fail_5xx = f.fail_5xx.saturating_sub(1);
             drop(f);
             return match channel {
                 Channel::Rest => rest::unexpected_error(),
@@ -949,7 +985,7 @@ pub(crate) fn check_tba(
     let ts: i64 = timestamp
         .parse()
         .map_err(|_| "InvalidTimestamp: not a number".to_string())?;
-    if (sim.now() - ts).abs() > acct.skew {
+    if (sim.wall_now() - ts).abs() > acct.skew {
         return Err("InvalidTimestamp: outside the accepted window".into());
     }
     if nonce.len() < 6 || nonce.len() > 64 || !nonce.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -971,21 +1007,28 @@ pub(crate) fn check_tba(
     if t.revoked {
         return Err("InvalidToken: revoked".into());
     }
-    if auth
-        .nonces
-        .contains(&(token.to_string(), nonce.to_string(), timestamp.to_string()))
-    {
-        return Err("InvalidNonce: already used".into());
-    }
     Ok((cs, t.secret.clone()))
 }
 
-pub(crate) fn remember_nonce(acct: &Account, token: &str, nonce: &str, timestamp: &str) {
-    acct.auth
-        .lock()
-        .unwrap()
-        .nonces
-        .insert((token.into(), nonce.into(), timestamp.into()));
+/// Claims a nonce+timestamp after the signature checked out (so a forged request cannot
+/// burn or probe nonces); a second use of the same pair is refused.
+pub(crate) fn remember_nonce(
+    acct: &Account,
+    token: &str,
+    nonce: &str,
+    timestamp: &str,
+) -> Result<(), String> {
+    let fresh =
+        acct.auth
+            .lock()
+            .unwrap()
+            .nonces
+            .insert((token.into(), nonce.into(), timestamp.into()));
+    if fresh {
+        Ok(())
+    } else {
+        Err("InvalidNonce: already used".into())
+    }
 }
 
 fn verify_rest_auth(
@@ -1008,7 +1051,7 @@ fn verify_rest_auth(
         if t.revoked {
             return Err("InvalidAccessToken: revoked".into());
         }
-        if t.expires <= sim.now() {
+        if t.expires <= sim.wall_now() {
             return Err("InvalidAccessToken: expired".into());
         }
         return Ok(());
@@ -1046,8 +1089,7 @@ fn verify_rest_auth(
     if !ok {
         return Err("InvalidSignature".into());
     }
-    remember_nonce(acct, token, nonce, ts);
-    Ok(())
+    remember_nonce(acct, token, nonce, ts)
 }
 
 pub(crate) fn auth_error_kind(e: &AuthError) -> String {

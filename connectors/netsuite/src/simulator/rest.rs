@@ -155,7 +155,11 @@ pub(crate) fn handle(
             &format!("Unknown resource {path}."),
         );
     };
-    let segs: Vec<&str> = rest.split('/').collect();
+    let decoded: Vec<String> = rest
+        .split('/')
+        .map(|s| crate::auth::pct_decode(s).unwrap_or_else(|_| s.to_string()))
+        .collect();
+    let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let acct = &routed.account;
     match (method.clone(), segs.as_slice()) {
         (Method::GET, ["metadata-catalog"]) => catalog(routed, &q),
@@ -893,7 +897,7 @@ pub(crate) fn oauth2_token(sim: &Simulator, routed: &Routed, body: &Bytes) -> Re
             )
         }
     };
-    let now = sim.now();
+    let now = sim.wall_now();
     let token_urls: Vec<String> = routed
         .signed_urls
         .iter()

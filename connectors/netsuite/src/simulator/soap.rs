@@ -135,8 +135,7 @@ fn verify_passport(
     if !auth::signatures_equal(&auth::hmac_sha256_signature(&base, &cs, &tsec), &sig.text) {
         return Err("InvalidSignature".into());
     }
-    remember_nonce(acct, &token, &nonce, &ts);
-    Ok(())
+    remember_nonce(acct, &token, &nonce, &ts)
 }
 
 pub(crate) fn handle(

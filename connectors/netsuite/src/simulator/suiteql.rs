@@ -489,6 +489,7 @@ fn column(def: &RecordTypeDef, r: &Record, col: &str) -> Result<Val, String> {
         "id" => return Ok(Val::Num(r.id as f64)),
         "externalid" => return Ok(r.external_id.clone().map(Val::Str).unwrap_or(Val::Null)),
         "type" if def.table == "transaction" => return Ok(Val::Str("SalesOrd".into())),
+        "itemtype" if def.table == "item" => return Ok(Val::Str("InvtPart".into())),
         _ => {}
     }
     let f = def
