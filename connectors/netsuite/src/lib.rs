@@ -215,6 +215,16 @@ impl NetsuiteConnection {
         self.client.needs_reauth.load(Ordering::SeqCst)
     }
 
+    /// Runs one SuiteQL page through the governed path (for ad-hoc queries and probes).
+    pub async fn suiteql_page(
+        &self,
+        q: &str,
+        limit: u32,
+        offset: u64,
+    ) -> Result<client::CollectionPage, ConnectorError> {
+        self.client.suiteql(q, limit, offset).await
+    }
+
     pub fn account_id(&self) -> &str {
         &self.account
     }

@@ -168,9 +168,11 @@ impl SimControl for Control {
                     );
                 }
             }
-            "rate_per_second" | "idle_timeout_secs" | "approvals" => return Err(format!(
+            "rate_per_second" | "idle_timeout_secs" | "approvals" => {
+                return Err(format!(
                 "NetSuite has no {fault} (its governance is concurrency only, TBA has no sessions)"
-            )),
+            ))
+            }
             other => return Err(format!("unknown NetSuite fault {other}")),
         }
         Ok(())
