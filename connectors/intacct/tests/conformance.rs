@@ -305,3 +305,58 @@ mod core_suite {
         report.assert_all_passed();
     }
 }
+
+#[tokio::test]
+async fn default_scenario_builds_and_its_tenant_connects() {
+    use connector_core::domain::ErpKind;
+    use connector_core::{Connection, Scenario, TestClock};
+    let scenario = Scenario::default_scenario();
+    let section = scenario.section(ErpKind::Intacct);
+    let inst = connector_intacct::simulator()
+        .router(&section, TestClock::new().shared())
+        .expect("default scenario builds");
+    let running = connector_core::sim::serve(inst.router, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let t = section.tenant("initech").unwrap();
+    let mut creds = connector_core::Credentials::new("web_services_user");
+    for (k, v) in &t.credentials {
+        creds.insert(k.clone(), v.clone());
+    }
+    let cfg = connector_core::ConnectionConfig {
+        tenant: connector_core::domain::TenantId("initech".into()),
+        connection: connector_core::domain::ConnectionId("c".into()),
+        environment: t.environment,
+        base_url: Some(running.base_url.clone()),
+        settings: [("allow_loopback".to_string(), serde_json::json!(true))]
+            .into_iter()
+            .collect(),
+        credentials: creds,
+    };
+    let conn = connector_intacct::connector()
+        .connect(cfg, connector_core::Engine::in_process())
+        .unwrap();
+    assert!(conn
+        .check()
+        .await
+        .unwrap()
+        .account_label
+        .contains("INITECH"));
+    let ids = inst.control.inject_changes("initech", "VENDOR", 2).unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(inst
+        .control
+        .set_fault("initech", "no_such_fault", serde_json::json!(1))
+        .is_err());
+    // A typo in the intacct section is reported with its path.
+    let bad = Scenario::parse(
+        "bad.yaml",
+        "tenants: []\nerps:\n  intacct:\n    compnies: {}\n",
+    )
+    .unwrap();
+    let err = connector_intacct::simulator()
+        .router(&bad.section(ErpKind::Intacct), TestClock::new().shared())
+        .err()
+        .expect("typo refused");
+    assert!(err.to_string().contains("compnies"), "{err}");
+}
