@@ -309,7 +309,7 @@ mod core_suite {
 #[tokio::test]
 async fn default_scenario_builds_and_its_tenant_connects() {
     use connector_core::domain::ErpKind;
-    use connector_core::{Connection, Scenario, TestClock};
+    use connector_core::{Scenario, TestClock};
     let scenario = Scenario::default_scenario();
     let section = scenario.section(ErpKind::Intacct);
     let inst = connector_intacct::simulator()
