@@ -1,11 +1,13 @@
 //! Server functions: the browser's whole API. Each one starts with a guard that decides
-//! who may call it; mutating ones carry the session's CSRF token as `csrf_token`, which
-//! the server's CSRF layer checks before the function runs.
+//! who may call it. Reads are GET requests; state changes are POSTs that carry the
+//! session's CSRF token as `csrf_token`, which the server's CSRF layer checks before the
+//! function runs.
 
 use crate::error::AppError;
 use domain::views::{AuditEntry, IssuedLink, LinkView, StaffView, TenantDetail, TenantSummary};
 use domain::{Principal, Role, TenantId};
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
@@ -82,12 +84,12 @@ pub async fn sign_out(csrf_token: String) -> Result<(), AppError> {
     Ok(())
 }
 
-#[server(prefix = "/api", endpoint = "whoami")]
+#[server(prefix = "/api", endpoint = "whoami", input = GetUrl)]
 pub async fn whoami() -> Result<Option<Principal>, AppError> {
     Ok(crate::ssr::auth().await?.principal)
 }
 
-#[server(prefix = "/api", endpoint = "list_tenants")]
+#[server(prefix = "/api", endpoint = "list_tenants", input = GetUrl)]
 pub async fn list_tenants(query: String) -> Result<Vec<TenantSummary>, AppError> {
     require_staff().await?;
     if query.len() > 200 {
@@ -107,7 +109,7 @@ pub async fn create_tenant(csrf_token: String, name: String) -> Result<TenantSum
     Ok(t)
 }
 
-#[server(prefix = "/api", endpoint = "get_tenant")]
+#[server(prefix = "/api", endpoint = "get_tenant", input = GetUrl)]
 pub async fn get_tenant(tenant_id: TenantId) -> Result<TenantDetail, AppError> {
     require_staff_for(&tenant_id).await?;
     let st = state()?;
@@ -119,7 +121,7 @@ pub async fn get_tenant(tenant_id: TenantId) -> Result<TenantDetail, AppError> {
     })
 }
 
-#[server(prefix = "/api", endpoint = "list_links")]
+#[server(prefix = "/api", endpoint = "list_links", input = GetUrl)]
 pub async fn list_links(tenant_id: TenantId) -> Result<Vec<LinkView>, AppError> {
     require_staff_for(&tenant_id).await?;
     Ok(state()?.store.list_links(&tenant_id).await?)
@@ -157,13 +159,13 @@ pub async fn revoke_link(
         .await?)
 }
 
-#[server(prefix = "/api", endpoint = "tenant_audit")]
+#[server(prefix = "/api", endpoint = "tenant_audit", input = GetUrl)]
 pub async fn tenant_audit(tenant_id: TenantId) -> Result<Vec<AuditEntry>, AppError> {
     require_staff_for(&tenant_id).await?;
     Ok(state()?.store.tenant_audit(&tenant_id, 50).await?)
 }
 
-#[server(prefix = "/api", endpoint = "onboarding_info")]
+#[server(prefix = "/api", endpoint = "onboarding_info", input = GetUrl)]
 pub async fn onboarding_info(tenant_id: TenantId) -> Result<OnboardingView, AppError> {
     require_tenant(&tenant_id).await?;
     let st = state()?;
@@ -183,7 +185,7 @@ pub async fn onboarding_info(tenant_id: TenantId) -> Result<OnboardingView, AppE
     })
 }
 
-#[server(prefix = "/api", endpoint = "list_staff")]
+#[server(prefix = "/api", endpoint = "list_staff", input = GetUrl)]
 pub async fn list_staff() -> Result<Vec<StaffView>, AppError> {
     require_admin().await?;
     Ok(state()?.store.list_staff().await?)

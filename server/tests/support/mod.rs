@@ -239,6 +239,21 @@ impl Client {
         self.reply(r).await
     }
 
+    /// A GET with a query string, as the browser calls read-only server functions.
+    pub async fn get_query(&self, path: &str, query: &[(&str, &str)]) -> Reply {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        let r = self
+            .http
+            .get(format!("{}{path}?{q}", self.base))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        self.reply(r).await
+    }
+
     /// The session's CSRF token, read from a page's meta tag.
     pub async fn csrf(&self) -> String {
         let page = self.get("/login").await;
