@@ -418,3 +418,109 @@ mod tests {
         assert_eq!(parse_location("garbage"), None);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn batch_like() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "--batchresponse_1\r\n",
+            "--batchresponse_1--\r\n",
+            "--cs\r\n",
+            "--cs--\r\n",
+            "Content-Type: application/http\r\n",
+            "Content-Type: multipart/mixed;boundary=cs\r\n",
+            "Content-ID: 1\r\n",
+            "Content-ID: x\r\n",
+            "\r\n",
+            "HTTP/1.1 204 No Content\r\n",
+            "HTTP/1.1 400 Bad Request\r\n",
+            "HTTP/1.1 99999\r\n",
+            "Location: /b1s/v1/Orders(5)\r\n",
+            "{\"error\":{\"code\":-10,\"message\":{\"value\":\"x\"}}}\r\n",
+            "garbage",
+            ":",
+            "\n",
+        ]);
+        prop::collection::vec(pieces, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn batch_parser_never_panics(body in batch_like(), junk in ".{0,64}") {
+            let _ = parse_batch_response("multipart/mixed;boundary=batchresponse_1", &body);
+            let _ = parse_batch_response(&junk, &body);
+            let _ = parse_batch_response("multipart/mixed;boundary=batchresponse_1", &junk);
+        }
+
+        #[test]
+        fn collection_parser_errors_are_invalid_response(body in prop::collection::vec(any::<u8>(), 0..200)) {
+            if let Err(e) = parse_collection(&body) {
+                prop_assert_eq!(e.code, ErrorCode::InvalidResponse);
+            }
+            let _ = parse_error(&body);
+            let _ = crate::auth::parse_login(&["B1SESSION=x"], &body);
+        }
+
+        #[test]
+        fn json_shaped_collections_never_panic(v in prop::collection::vec(prop::sample::select(vec![
+            "{", "}", "[", "]", ",", ":", "\"value\"", "\"odata.nextLink\"", "\"@odata.count\"", "\"odata.count\"",
+            "\"5\"", "5", "null", "{\"a\":1}", "\"Orders?$skip=20\"", "true",
+        ]), 0..30)) {
+            let body = v.concat();
+            if let Err(e) = parse_collection(body.as_bytes()) {
+                prop_assert_eq!(e.code, ErrorCode::InvalidResponse);
+            }
+        }
+
+        #[test]
+        fn next_links_never_escape_or_panic(link in ".{0,80}") {
+            let root = Url::parse("http://127.0.0.1:5000/b1s/v2/").unwrap();
+            if let Ok(u) = resolve_next_link(&root, &link) {
+                prop_assert_eq!(u.origin(), root.origin());
+                prop_assert!(u.path().starts_with("/b1s/"));
+            }
+            let _ = parse_location(&link);
+        }
+
+        #[test]
+        fn simulator_filter_parser_never_panics(f in ".{0,80}", toks in prop::collection::vec(prop::sample::select(vec![
+            "UpdateDate", "eq", "ge", "'2024-05-01'", "and", "or", "not", "(", ")", "startswith(", ",", "'x'", "DocEntry", "5", "'", "datetime'2024-01-01'",
+        ]), 0..20)) {
+            let _ = crate::simulator::query::parse_filter(&f);
+            let _ = crate::simulator::query::parse_filter(&toks.join(" "));
+            let _ = crate::simulator::query::norm_time_minute(&f);
+            let _ = crate::simulator::query::norm_date(&f);
+        }
+    }
+
+    #[test]
+    fn malformed_answers_are_invalid_response() {
+        for body in [
+            &b"<html>502</html>"[..],
+            b"{\"value\":3}",
+            b"{\"value\":[1]}",
+            b"{\"value\":[],\"odata.count\":\"x\"}",
+        ] {
+            assert_eq!(
+                parse_collection(body).unwrap_err().code,
+                ErrorCode::InvalidResponse
+            );
+        }
+        let truncated = "--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 201 Created\r\n";
+        assert_eq!(
+            parse_batch_response("multipart/mixed;boundary=b", truncated)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidResponse
+        );
+        assert_eq!(
+            parse_batch_response("text/html", "").unwrap_err().code,
+            ErrorCode::InvalidResponse
+        );
+    }
+}
