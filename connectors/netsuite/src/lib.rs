@@ -225,6 +225,17 @@ impl NetsuiteConnection {
         self.client.suiteql(q, limit, offset).await
     }
 
+    /// Sends one SOAP operation (TBA passport added, governed like every request) and
+    /// returns the parsed envelope.
+    pub async fn soap_call(
+        &self,
+        operation: &'static str,
+        body: &str,
+        preferences: &str,
+    ) -> Result<client::xml::Element, ConnectorError> {
+        self.client.soap(operation, body, preferences, true).await
+    }
+
     pub fn account_id(&self) -> &str {
         &self.account
     }
@@ -279,3 +290,6 @@ pub(crate) fn parse_cursor<T: serde::de::DeserializeOwned>(
         )
     })
 }
+
+#[cfg(test)]
+mod fuzz;

@@ -509,3 +509,301 @@ async fn soap_and_rest_share_one_account_limit() {
     assert_eq!(st.rejected_concurrency, 0, "{st:?}");
     assert_eq!(st.peak_in_flight, 2);
 }
+
+fn statuses(
+    doc: &connector_netsuite::client::xml::Element,
+    list: &str,
+    item: &str,
+) -> Vec<Result<String, String>> {
+    doc.find(list)
+        .unwrap_or_else(|| panic!("no {list}"))
+        .children_named(item)
+        .map(|w| match connector_netsuite::client::soap_status(w) {
+            Ok(()) => Ok(w
+                .child("baseRef")
+                .or_else(|| w.child("record"))
+                .and_then(|r| r.attr("internalId"))
+                .unwrap_or("")
+                .to_string()),
+            Err((code, _)) => Err(code),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn soap_operations_answer_per_record_status_and_netsuite_faults() {
+    let mut spec = account("1234567", 12, "a");
+    spec.presets.push("manufacturer".into());
+    let env = spawn(vec![spec]).await;
+    let engine = fast_engine(2);
+    let c = conn(&env, "1234567", "t1", &token("a"), &engine);
+    let customer = |eid: &str, name: Option<&str>| {
+        let company = name
+            .map(|n| format!("<listRel:companyName>{n}</listRel:companyName>"))
+            .unwrap_or_default();
+        format!("<platformMsgs:record xsi:type=\"listRel:Customer\" externalId=\"{eid}\"><listRel:entityId>{eid}</listRel:entityId>{company}<listRel:customFieldList><platformCore:customField scriptId=\"custentity_region\" xsi:type=\"platformCore:SelectCustomFieldRef\"><platformCore:value internalId=\"3\"/></platformCore:customField></listRel:customFieldList></platformMsgs:record>")
+    };
+    let doc = c
+        .soap_call(
+            "add",
+            &format!(
+                "<platformMsgs:add>{}</platformMsgs:add>",
+                customer("soap-1", Some("Soap One"))
+            ),
+            "",
+        )
+        .await
+        .unwrap();
+    let id1 = statuses(&doc, "addResponse", "writeResponse")[0]
+        .clone()
+        .expect("added");
+    let doc = c
+        .soap_call(
+            "add",
+            &format!(
+                "<platformMsgs:add>{}</platformMsgs:add>",
+                customer("soap-1", Some("Again"))
+            ),
+            "",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&doc, "addResponse", "writeResponse"),
+        vec![Err("DUP_RCRD".to_string())]
+    );
+
+    let body = format!(
+        "<platformMsgs:upsertList>{}{}{}</platformMsgs:upsertList>",
+        customer("soap-1", Some("Soap One Renamed")),
+        customer("soap-2", Some("Soap Two")),
+        customer("soap-3", None)
+    );
+    let doc = c.soap_call("upsertList", &body, "").await.unwrap();
+    let st = statuses(&doc, "writeResponseList", "writeResponse");
+    assert_eq!(
+        st[0],
+        Ok(id1.clone()),
+        "upsert by externalId updates the same record"
+    );
+    assert!(st[1].is_ok());
+    assert_eq!(
+        st[2],
+        Err("USER_ERROR".to_string()),
+        "missing companyName fails only that record"
+    );
+    let rec = env
+        .sim
+        .record_by_external_id("1234567", "customer", "soap-1")
+        .unwrap();
+    assert_eq!(rec.values["companyName"], json!("Soap One Renamed"));
+    assert_eq!(rec.values["custentity_region"], json!({"id": "3"}));
+
+    let doc = c.soap_call("getList", &format!("<platformMsgs:getList><platformMsgs:baseRef internalId=\"{id1}\" type=\"customer\" xsi:type=\"platformCore:RecordRef\"/><platformMsgs:baseRef internalId=\"999999\" type=\"customer\" xsi:type=\"platformCore:RecordRef\"/></platformMsgs:getList>"), "").await.unwrap();
+    assert_eq!(
+        statuses(&doc, "readResponseList", "readResponse"),
+        vec![Ok(id1.clone()), Err("RCRD_DSNT_EXIST".to_string())]
+    );
+    let region = doc.find("customField").expect("custom field in the record");
+    assert_eq!(region.attr("scriptId"), Some("custentity_region"));
+
+    let doc = c.soap_call("getCustomizationId", "<platformMsgs:getCustomizationId><platformMsgs:customizationType getCustomizationType=\"customRecordType\"/><platformMsgs:includeInactives>false</platformMsgs:includeInactives></platformMsgs:getCustomizationId>", "").await.unwrap();
+    let ids: Vec<&str> = doc
+        .find("customizationRefList")
+        .unwrap()
+        .children_named("customizationRef")
+        .filter_map(|r| r.attr("scriptId"))
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["customrecord_production_order", "customrecord_machine_rate"]
+    );
+
+    // Basic search on lastModifiedDate with a small page, then searchMoreWithId.
+    let prefs = "<platformMsgs:searchPreferences><platformMsgs:pageSize>5</platformMsgs:pageSize></platformMsgs:searchPreferences>";
+    let doc = c.soap_call("search", "<platformMsgs:search><platformMsgs:searchRecord xsi:type=\"platformCommon:CustomerSearchBasic\"><platformCommon:lastModifiedDate operator=\"onOrAfter\"><platformCore:searchValue>2000-01-01T00:00:00.000Z</platformCore:searchValue></platformCommon:lastModifiedDate></platformMsgs:searchRecord></platformMsgs:search>", prefs).await.unwrap();
+    let r = doc.find("searchResult").unwrap();
+    assert_eq!(r.child_text("totalRecords"), Some("14"));
+    assert_eq!(r.child_text("totalPages"), Some("3"));
+    let sid = r.child_text("searchId").unwrap().to_string();
+    assert!(sid.starts_with("WEBSERVICES_1234567_"));
+    let doc = c.soap_call("searchMoreWithId", &format!("<platformMsgs:searchMoreWithId><platformMsgs:searchId>{sid}</platformMsgs:searchId><platformMsgs:pageIndex>3</platformMsgs:pageIndex></platformMsgs:searchMoreWithId>"), "").await.unwrap();
+    assert_eq!(
+        doc.find("recordList")
+            .unwrap()
+            .children_named("record")
+            .count(),
+        4
+    );
+    let doc = c.soap_call("search", "<platformMsgs:search><platformMsgs:searchRecord xsi:type=\"platformCommon:CustomerSearchBasic\"/></platformMsgs:search>", "<platformMsgs:searchPreferences><platformMsgs:pageSize>2</platformMsgs:pageSize></platformMsgs:searchPreferences>").await.unwrap();
+    assert_eq!(
+        connector_netsuite::client::soap_status(doc.find("searchResult").unwrap())
+            .unwrap_err()
+            .0,
+        "WS_INVALID_SEARCH_PAGE_SIZE"
+    );
+
+    // Every response carries documentInfo/nsId.
+    assert!(doc
+        .find("nsId")
+        .unwrap()
+        .text
+        .starts_with("WEBSERVICES_1234567_"));
+
+    // Another integration holds every slot: the SOAP fault is WS_REQUEST_BLOCKED.
+    let held = env.sim.occupy_slots("1234567", 5);
+    let err = c
+        .soap_call("getServerTime", "<platformMsgs:getServerTime/>", "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ConcurrencyLimited);
+    assert_eq!(err.context.erp_code.as_deref(), Some("WS_REQUEST_BLOCKED"));
+    drop(held);
+
+    // A revoked token: "Invalid login attempt." with INVALID_LOGIN_ATTEMPT.
+    env.sim.revoke_token("1234567", &token("a").token_id);
+    let err = c
+        .soap_call("getServerTime", "<platformMsgs:getServerTime/>", "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::AuthRevoked);
+    assert_eq!(
+        err.context.erp_code.as_deref(),
+        Some("INVALID_LOGIN_ATTEMPT")
+    );
+    assert!(c.needs_reauth());
+}
+
+#[tokio::test]
+async fn scenario_files_build_the_simulator_and_bad_ones_name_the_problem() {
+    use connector_core::{ErpSimulator, Scenario};
+    let text = r#"
+name: t
+tenants:
+  - id: acme
+    erp: netsuite
+    volume: 7
+    credentials: {account: "1234567", consumer_key: ck, consumer_secret: cs, token_id: tk, token_secret: ts}
+erps:
+  netsuite:
+    accounts:
+      - id: "1234567"
+        presets: [saas]
+        seed: {customer: 9, customrecord_subscription: 4}
+"#;
+    let scenario = Scenario::parse("t.yaml", text).unwrap();
+    let clock = connector_core::TestClock::new();
+    let inst = connector_netsuite::simulator()
+        .router(
+            &scenario.section(connector_core::domain::ErpKind::Netsuite),
+            clock.shared(),
+        )
+        .expect("builds");
+    assert_eq!(
+        inst.control
+            .inject_changes("acme", "customrecord_subscription", 2)
+            .unwrap(),
+        vec!["1", "2"]
+    );
+    assert!(inst
+        .control
+        .set_fault("acme", "rate_per_second", json!(3))
+        .unwrap_err()
+        .contains("concurrency only"));
+    let running = connector_core::sim::serve(inst.router, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let cfg = tba_config_at(
+        &format!("{}/a/1234567", running.base_url),
+        "1234567",
+        "acme",
+        &TokenSpec {
+            consumer_key: "ck".into(),
+            consumer_secret: "cs".into(),
+            token_id: "tk".into(),
+            token_secret: "ts".into(),
+        },
+    );
+    let c = NetsuiteConnection::new(cfg, fast_engine(2)).unwrap();
+    assert_eq!(
+        read_all(&c, "customrecord_subscription", 10)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(read_all(&c, "customer", 10).await.unwrap().len(), 9);
+
+    for (bad, needle) in [
+        ("erps:\n  netsuite:\n    accounts:\n      - id: \"12_34\"\n", "12_34"),
+        ("erps:\n  netsuite:\n    accounts:\n      - id: \"1234567\"\n        presets: [bakery]\n", "bakery"),
+        ("erps:\n  netsuite:\n    acounts: []\n", "acounts"),
+        ("erps:\n  netsuite:\n    accounts:\n      - id: \"1234567\"\n        custom_fields:\n          - {record_type: customer, scope: entity, name: region, label: R, type: text}\n", "custentity"),
+    ] {
+        let s = Scenario::parse("bad.yaml", &format!("tenants: []\n{bad}")).unwrap();
+        let err = match connector_netsuite::simulator().router(&s.section(connector_core::domain::ErpKind::Netsuite), clock.shared()) {
+            Ok(_) => panic!("{bad} should be refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_full_sync_reads_everything_once_and_hands_over_to_incremental() {
+    let env = spawn(vec![account("1234567", 2345, "a")]).await;
+    let engine = fast_engine(3);
+    let c = conn(&env, "1234567", "t1", &token("a"), &engine);
+    let plan = connector_netsuite::read::plan_full_sync(&c, "customer", 5)
+        .await
+        .unwrap();
+    assert_eq!(plan.total, 2345);
+    assert_eq!(plan.partitions.len(), 5);
+    let tasks: Vec<_> = plan
+        .partitions
+        .iter()
+        .cloned()
+        .map(|cur| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut out = vec![];
+                let mut cursor = Some(cur);
+                while let Some(x) = cursor {
+                    let p = c
+                        .read_page(ReadRequest {
+                            object: "customer".into(),
+                            cursor: Some(x),
+                            page_size: 200,
+                        })
+                        .await
+                        .unwrap();
+                    out.extend(p.records);
+                    cursor = p.next;
+                }
+                out
+            })
+        })
+        .collect();
+    let mut all = vec![];
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    assert_eq!(all.len(), 2345);
+    assert_eq!(ids(&all).len(), 2345);
+    env.clock.advance(Duration::from_secs(30));
+    let touched = env.sim.touch_records("1234567", "customer", 3).unwrap();
+    let p = c
+        .read_page(ReadRequest {
+            object: "customer".into(),
+            cursor: Some(plan.watermark),
+            page_size: 100,
+        })
+        .await
+        .unwrap();
+    let got = ids(&p.records);
+    assert!(touched.iter().all(|t| got.contains(t)), "{got:?}");
+    assert!(
+        got.len() <= 6,
+        "only the touched records and those of the newest second: {got:?}"
+    );
+}

@@ -494,7 +494,7 @@ fn column(def: &RecordTypeDef, r: &Record, col: &str) -> Result<Val, String> {
     }
     let f = def
         .body_fields()
-        .find(|f| f.column() == col)
+        .find(|f| f.name.eq_ignore_ascii_case(col))
         .ok_or_else(|| format!("Field '{col}' for record '{}' was not found.", def.table))?;
     let Some(v) = r.values.get(&f.name) else {
         return Ok(Val::Null);
@@ -592,6 +592,30 @@ fn eval(def: &RecordTypeDef, r: &Record, e: &Expr) -> Result<bool, String> {
     })
 }
 
+/// Bounds on `id` implied by top-level AND conjuncts, so id-range queries do not scan
+/// the whole table (the filter is still evaluated on every row returned).
+fn id_bounds(e: &Expr) -> (u64, u64) {
+    match e {
+        Expr::And(a, b) => {
+            let (l1, h1) = id_bounds(a);
+            let (l2, h2) = id_bounds(b);
+            (l1.max(l2), h1.min(h2))
+        }
+        Expr::Cmp(Operand::Col(c), op, Operand::Lit(Val::Num(n))) if c == "id" && *n >= 0.0 => {
+            let n = *n as u64;
+            match op.as_str() {
+                ">" => (n.saturating_add(1), u64::MAX),
+                ">=" => (n, u64::MAX),
+                "<" => (0, n.saturating_sub(1)),
+                "<=" => (0, n),
+                "=" => (n, n),
+                _ => (0, u64::MAX),
+            }
+        }
+        _ => (0, u64::MAX),
+    }
+}
+
 fn referenced_columns(e: &Expr, out: &mut Vec<String>) {
     let mut op = |o: &Operand| {
         if let Operand::Col(c) = o {
@@ -647,8 +671,15 @@ pub(crate) fn execute(
     let data = acct.data.read().unwrap();
     let empty = BTreeMap::new();
     let table = data.get(&def.name).unwrap_or(&empty);
+    let (lo, hi) = q.filter.as_ref().map(id_bounds).unwrap_or((0, u64::MAX));
     let mut rows: Vec<&Record> = Vec::new();
-    for r in table.values() {
+    // BTreeMap::range panics on an inverted range; contradictory bounds match nothing.
+    let scan: Box<dyn Iterator<Item = &Record>> = if lo <= hi {
+        Box::new(table.range(lo..=hi).map(|(_, r)| r))
+    } else {
+        Box::new(std::iter::empty())
+    };
+    for r in scan {
         let keep = match &q.filter {
             Some(f) => eval(def, r, f)?,
             None => true,

@@ -45,11 +45,20 @@ pub fn environment_of(account: &str) -> Environment {
 }
 
 pub fn tba_config(env: &Env, account: &str, tenant: &str, t: &TokenSpec) -> ConnectionConfig {
+    tba_config_at(&env.server.base_url(account), account, tenant, t)
+}
+
+pub fn tba_config_at(
+    base_url: &str,
+    account: &str,
+    tenant: &str,
+    t: &TokenSpec,
+) -> ConnectionConfig {
     ConnectionConfig {
         tenant: TenantId(tenant.into()),
         connection: ConnectionId(format!("{tenant}-{account}")),
         environment: environment_of(account),
-        base_url: Some(env.server.base_url(account)),
+        base_url: Some(base_url.to_string()),
         settings: [
             ("allow_loopback".to_string(), json!(true)),
             ("account_id".to_string(), json!(account)),
