@@ -32,6 +32,20 @@ fn memory_mib() -> (f64, f64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// CPU seconds (user + system) this process has used so far, from /proc/self/stat.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let num = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (num(11) + num(12)) / 100.0
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let records: u64 = std::env::args()
@@ -75,6 +89,7 @@ async fn main() {
     };
     let conn = Arc::new(NetsuiteConnection::new(cfg, Engine::in_process()).expect("connection"));
 
+    let cpu_before = cpu_secs();
     let started = Instant::now();
     // Sequential prerequisites: the object's metadata, the partition plan (two queries).
     let plan = plan_full_sync(&conn, "customer", LIMIT as u32)
@@ -112,6 +127,8 @@ async fn main() {
         pages += p;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu_before;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let (peak, _) = memory_mib();
     let stats = sim.stats("1234567");
     assert_eq!(got, records, "every record read exactly once");
@@ -123,6 +140,6 @@ async fn main() {
     println!("netsuite full sync: {records} records, limit {LIMIT}, latency {LATENCY_MS} ms, page {PAGE}");
     println!("  requests to NetSuite: {} (pages {pages}, minimum pages {min_pages}); concurrency rejections: {}; peak in flight: {}", stats.requests, stats.rejected_concurrency, stats.peak_in_flight);
     println!("  elapsed {elapsed:.3} s; theoretical minimum {theoretical:.3} s; ratio elapsed/minimum = {:.2}", elapsed / theoretical);
-    println!("  throughput {:.0} records/s", records as f64 / elapsed);
+    println!("  throughput {:.0} records/s; CPU used by connector + in-process simulator {cpu:.2} s ({:.1} us/record); load average {}", records as f64 / elapsed, cpu * 1e6 / records as f64, load.split_whitespace().next().unwrap_or("?"));
     println!("  memory: resident after seeding the in-process simulator {rss_seeded:.1} MiB; peak resident {peak:.1} MiB; peak above the seeded simulator {:.1} MiB", peak - rss_seeded);
 }

@@ -59,6 +59,37 @@ pub fn sql_ts(t: i64) -> String {
         .to_string()
 }
 
+/// `2024-01-02 03:04:05` to `2024-01-02T03:04:05Z` without a date library on the hot
+/// path; anything not in exactly that shape goes through the full parser.
+fn iso_of_sql_ts(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() == 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
+        && digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
+        && digits(11..13)
+        && digits(14..16)
+        && digits(17..19)
+    {
+        let (mo, d, h, mi, se) = (&s[5..7], &s[8..10], &s[11..13], &s[14..16], &s[17..19]);
+        if ("01"..="12").contains(&mo)
+            && ("01"..="31").contains(&d)
+            && h < "24"
+            && mi < "60"
+            && se < "60"
+        {
+            return Some(format!("{}T{}Z", &s[..10], &s[11..]));
+        }
+    }
+    parse_sql_ts(s).map(crate::simulator::fmt_iso)
+}
+
 fn parse_sql_ts(s: &str) -> Option<i64> {
     chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
         .ok()
@@ -849,5 +880,30 @@ async fn read_saved(
             next: None,
             watermark: Some(Cursor::new(&w)?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn fast_timestamp_path_agrees_with_the_full_parser(t in 0i64..4_102_444_800) {
+            prop_assert_eq!(iso_of_sql_ts(&sql_ts(t)), Some(crate::simulator::fmt_iso(t)));
+        }
+
+        #[test]
+        fn timestamp_conversion_never_panics(s in ".{0,25}") {
+            let _ = iso_of_sql_ts(&s);
+        }
+    }
+
+    #[test]
+    fn keyset_query_shape() {
+        let meta = crate::schema::object_from_json_schema("salesOrder", &serde_json::json!({"properties": {"lastModifiedDate": {"type": "string", "format": "date-time", "x-ns-filterable": true}, "memo": {"type": "string"}}})).unwrap();
+        let q = keyset_query(&meta, "lastmodifieddate", Some((1_704_067_200, 42)));
+        assert_eq!(q, "SELECT id, TO_CHAR(lastmodifieddate, 'YYYY-MM-DD HH24:MI:SS') AS lastmodifieddate, memo, TO_CHAR(lastmodifieddate, 'YYYY-MM-DD HH24:MI:SS') AS sy_modified FROM transaction WHERE type = 'SalesOrd' AND (lastmodifieddate > TO_TIMESTAMP('2024-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS') OR (lastmodifieddate = TO_TIMESTAMP('2024-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS') AND id > 42)) ORDER BY lastmodifieddate, id");
     }
 }

@@ -37,6 +37,8 @@ pub struct ObjectMeta {
     pub table: String,
     pub table_filter: Option<String>,
     pub kinds: BTreeMap<String, NativeKind>,
+    /// (field name, SuiteQL column, kind), precomputed so rows convert without allocating.
+    pub columns: Vec<(String, String, NativeKind)>,
     /// The last-modified field's name even when it cannot be filtered on.
     pub modified_column: Option<String>,
 }
@@ -208,7 +210,12 @@ pub fn object_from_json_schema(name: &str, v: &Value) -> Result<ObjectMeta, Conn
         .filter(|m| fields.iter().any(|f| &f.name == *m && f.filterable))
         .cloned();
     let (table, table_filter) = suiteql_table(name);
+    let columns = kinds
+        .iter()
+        .map(|(n, k)| (n.clone(), n.to_ascii_lowercase(), *k))
+        .collect();
     Ok(ObjectMeta {
+        columns,
         schema: ObjectSchema {
             name: name.to_string(),
             label: v

@@ -260,7 +260,7 @@ impl Parser<'_> {
                 "to_char" => {
                     let col = self.ident()?;
                     self.expect_sym(",")?;
-                    let fmt = self.string()?;
+                    let fmt = strftime_of(&self.string()?);
                     self.expect_sym(")")?;
                     let alias = self.alias(col.clone())?;
                     SelItem::ToChar { col, fmt, alias }
@@ -426,17 +426,20 @@ fn parse_with_mask(text: &str, mask: &str) -> Option<i64> {
         })
 }
 
-fn format_with_mask(t: i64, mask: &str) -> String {
-    let fmt = mask
-        .to_ascii_uppercase()
+/// Converts an Oracle format mask to a strftime pattern (once per query, not per row).
+fn strftime_of(mask: &str) -> String {
+    mask.to_ascii_uppercase()
         .replace("YYYY", "%Y")
         .replace("HH24", "%H")
         .replace("MI", "%M")
         .replace("SS", "%S")
         .replace("MM", "%m")
-        .replace("DD", "%d");
+        .replace("DD", "%d")
+}
+
+fn format_with_mask(t: i64, strftime: &str) -> String {
     chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format(&fmt).to_string())
+        .map(|d| d.format(strftime).to_string())
         .unwrap_or_default()
 }
 
@@ -904,7 +907,7 @@ mod tests {
             Some(1_704_164_645)
         );
         assert_eq!(
-            format_with_mask(1_704_164_645, "YYYY-MM-DD HH24:MI:SS"),
+            format_with_mask(1_704_164_645, &strftime_of("YYYY-MM-DD HH24:MI:SS")),
             "2024-01-02 03:04:05"
         );
         assert!(like("Acme 12", "acme%"));
