@@ -33,6 +33,7 @@ use connector_core::governor::{
 };
 use connector_core::ConnectorError;
 use domain::ErrorCode;
+use futures::StreamExt;
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
     Value,
@@ -355,38 +356,45 @@ async fn renew_loop(inner: std::sync::Weak<Inner>) {
         if full {
             next_full = now + i.renew_every;
         }
-        let mut accts: Vec<Arc<Acct>> = i.accounts.lock().unwrap().values().cloned().collect();
-        // A fixed order keeps lock acquisition consistent across processes.
-        accts.sort_by(|a, b| a.key.cmp(&b.key));
-        for a in accts {
-            let limit = a.pool.limit();
-            let wanted = a.wanted();
-            let leased = a.leased.load(Ordering::SeqCst);
-            // The periodic pass renews every account. A wake-up renegotiates an account
-            // that owes slots back at once (others may wait for them), one that has no
-            // lease yet at once, and one that wants more at most every quarter period,
-            // so the cost stays per period and not per request.
-            let last = *a.last_negotiated.lock().unwrap();
-            let owes = leased > limit.max(a.pool.in_flight());
-            let wants_more = wanted > limit
-                && last.is_none_or(|t| now.saturating_duration_since(t) >= i.renew_every / 4);
-            let needed = full || owes || wants_more;
-            if !needed {
-                continue;
-            }
-            if let Err(e) = negotiate(&i, &a).await {
-                tracing::warn!(account = %a.key, error = %e, "lease renewal failed");
-            }
-            // A lease that could not be renewed in time stops issuing slots.
-            let expired = a
-                .valid_until
-                .lock()
-                .unwrap()
-                .is_some_and(|v| Instant::now() >= v);
-            if expired {
-                a.pool.set_limit(0);
-            }
-        }
+        let accts: Vec<Arc<Acct>> = i.accounts.lock().unwrap().values().cloned().collect();
+        let due: Vec<Arc<Acct>> = accts
+            .into_iter()
+            .filter(|a| {
+                let limit = a.pool.limit();
+                let wanted = a.wanted();
+                let leased = a.leased.load(Ordering::SeqCst);
+                // The periodic pass renews every account. A wake-up renegotiates an
+                // account that owes slots back at once (others may wait for them), and
+                // one that wants more at most every quarter period, so the cost stays
+                // per period and not per request.
+                let last = *a.last_negotiated.lock().unwrap();
+                let owes = leased > limit.max(a.pool.in_flight());
+                let wants_more = wanted > limit
+                    && last.is_none_or(|t| now.saturating_duration_since(t) >= i.renew_every / 4);
+                full || owes || wants_more
+            })
+            .collect();
+        // Each transaction locks a single account row, so running a few at once cannot
+        // deadlock; it keeps the renewal of many accounts within one period.
+        futures::stream::iter(due)
+            .for_each_concurrent(8, |a| {
+                let i = &i;
+                async move {
+                    if let Err(e) = negotiate(i, &a).await {
+                        tracing::warn!(account = %a.key, error = %e, "lease renewal failed");
+                    }
+                    // A lease that could not be renewed in time stops issuing slots.
+                    let expired = a
+                        .valid_until
+                        .lock()
+                        .unwrap()
+                        .is_some_and(|v| Instant::now() >= v);
+                    if expired {
+                        a.pool.set_limit(0);
+                    }
+                }
+            })
+            .await;
         drop(i);
     }
 }

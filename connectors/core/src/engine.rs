@@ -385,7 +385,6 @@ impl Engine {
             .user_agent(config.user_agent.clone())
             // Redirects are not followed: a base URL was validated, a Location header was not.
             .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| ConnectorError::new(ErrorCode::Internal, format!("http client: {e}")))?;
         Ok(Self {

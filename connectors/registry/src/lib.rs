@@ -16,14 +16,21 @@ pub struct Entry {
 
 /// Every ERP Switchyard speaks, one line each.
 ///
-/// TODO(registry): the ERP crates are being written in parallel; each line below is
-/// enabled as soon as its crate exposes `connector()` and `simulator()` (see
-/// connectors/core/API.md section 1), and its folder is removed from the layout test's
-/// `PENDING` list at the same time.
+/// TODO(registry): NetSuite's line is enabled once connector-netsuite commits its
+/// `connector()` and `simulator()` (connectors/core/API.md section 1); "netsuite" then
+/// leaves the layout test's `PENDING` list.
 pub static ERPS: &[Entry] = &[
     // Entry { kind: ErpKind::Netsuite, connector: connector_netsuite::connector, simulator: connector_netsuite::simulator },
-    // Entry { kind: ErpKind::SapB1, connector: connector_sap_b1::connector, simulator: connector_sap_b1::simulator },
-    // Entry { kind: ErpKind::Intacct, connector: connector_intacct::connector, simulator: connector_intacct::simulator },
+    Entry {
+        kind: ErpKind::SapB1,
+        connector: connector_sap_b1::connector,
+        simulator: connector_sap_b1::simulator,
+    },
+    Entry {
+        kind: ErpKind::Intacct,
+        connector: connector_intacct::connector,
+        simulator: connector_intacct::simulator,
+    },
 ];
 
 /// The registered entry of an ERP.
