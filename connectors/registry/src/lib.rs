@@ -16,11 +16,14 @@ pub struct Entry {
 
 /// Every ERP Switchyard speaks, one line each.
 ///
-/// TODO(registry): NetSuite's line is enabled once connector-netsuite commits its
-/// `connector()` and `simulator()` (connectors/core/API.md section 1); "netsuite" then
-/// leaves the layout test's `PENDING` list.
+/// A new ERP adds one line here and exposes `connector()` and `simulator()`
+/// (connectors/core/API.md section 1); the layout test fails until both are done.
 pub static ERPS: &[Entry] = &[
-    // Entry { kind: ErpKind::Netsuite, connector: connector_netsuite::connector, simulator: connector_netsuite::simulator },
+    Entry {
+        kind: ErpKind::Netsuite,
+        connector: connector_netsuite::connector,
+        simulator: connector_netsuite::simulator,
+    },
     Entry {
         kind: ErpKind::SapB1,
         connector: connector_sap_b1::connector,
@@ -47,11 +50,6 @@ pub fn connector(kind: ErpKind) -> Option<&'static dyn ErpConnector> {
 pub fn declarations() -> Vec<&'static connector_core::ErpDeclaration> {
     ERPS.iter().map(|e| (e.connector)().declaration()).collect()
 }
-
-// The ERP crates are linked so that enabling a line above needs no Cargo change.
-use connector_intacct as _;
-use connector_netsuite as _;
-use connector_sap_b1 as _;
 
 #[cfg(test)]
 mod tests {
