@@ -251,6 +251,28 @@ impl Connection for NetsuiteConnection {
             .await
             .map_err(|e| e.with_operation("check"))?;
         let mut warnings = vec![];
+        // The governance endpoint is for administrators; other roles get 403, which is
+        // fine: the configured limit then stands.
+        if let Ok(resp) = self
+            .client
+            .rest(
+                "governance",
+                http::Method::GET,
+                "/services/rest/system/v1/governanceLimits",
+                None,
+                &[],
+                true,
+            )
+            .await
+        {
+            let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+            if let Some(n) = v.get("accountConcurrencyLimit").and_then(|n| n.as_u64()) {
+                let configured = self.client.ctx.limits.max_concurrency as u64;
+                if n < configured {
+                    warnings.push(format!("the account's concurrency limit is {n} but the connection is configured for {configured}; lower it to avoid rejections"));
+                }
+            }
+        }
         if matches!(self.client.auth, AuthMode::OAuth2 { .. }) {
             warnings.push(
                 "OAuth 2.0 connections cannot run saved searches (SOAP needs TBA)".to_string(),

@@ -807,3 +807,57 @@ async fn partitioned_full_sync_reads_everything_once_and_hands_over_to_increment
         "only the touched records and those of the newest second: {got:?}"
     );
 }
+
+#[tokio::test]
+async fn rest_reads_list_ids_then_fetch_records_incrementally() {
+    let env = spawn(vec![account("1234567", 23, "a")]).await;
+    let engine = fast_engine(3);
+    let c = conn(&env, "1234567", "t1", &token("a"), &engine);
+    let mut cursor = None;
+    let mut all = vec![];
+    let w = loop {
+        let p = c
+            .read_page(ReadRequest {
+                object: "rest:customer".into(),
+                cursor,
+                page_size: 10,
+            })
+            .await
+            .unwrap();
+        all.extend(p.records);
+        match p.next {
+            Some(n) => cursor = Some(n),
+            None => break p.watermark,
+        }
+    };
+    assert_eq!(ids(&all).len(), 23);
+    assert!(all[0].fields.contains_key("companyName"));
+    assert!(all.iter().all(|r| r.modified_at.is_some()));
+    env.clock.advance(Duration::from_secs(3600));
+    let touched = env.sim.touch_records("1234567", "customer", 2).unwrap();
+    let p = c
+        .read_page(ReadRequest {
+            object: "rest:customer".into(),
+            cursor: w,
+            page_size: 10,
+        })
+        .await
+        .unwrap();
+    let got = ids(&p.records);
+    assert!(touched.iter().all(|t| got.contains(t)), "{got:?}");
+    assert!(
+        got.len() <= 5,
+        "only the changed records and the boundary minute: {got:?}"
+    );
+    // The check reads the governance endpoint and warns about an over-configured limit.
+    env.sim.set_concurrency_limit("1234567", 3);
+    let report = c.check().await.unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("concurrency limit is 3")),
+        "{:?}",
+        report.warnings
+    );
+}
