@@ -437,7 +437,68 @@ fn strftime_of(mask: &str) -> String {
         .replace("DD", "%d")
 }
 
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Parses the simulator's own stored form `YYYY-MM-DDTHH:MM:SSZ` without chrono: SuiteQL
+/// evaluates it for every row, so this is the hot path. Other shapes return None.
+fn fast_utc_iso(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (y, mo, d, h, mi, se) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
+}
+
 fn format_with_mask(t: i64, strftime: &str) -> String {
+    if strftime == "%Y-%m-%d %H:%M:%S" && t >= 0 {
+        let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+        let secs = t.rem_euclid(86_400);
+        return format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
+    }
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.format(strftime).to_string())
         .unwrap_or_default()
@@ -511,9 +572,17 @@ fn column(def: &RecordTypeDef, r: &Record, col: &str) -> Result<Val, String> {
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|d| Val::Time(d.and_utc().timestamp(), true))
             .unwrap_or(Val::Null),
-        FieldKind::DateTime => chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or(""))
-            .map(|d| Val::Time(d.timestamp(), false))
-            .unwrap_or(Val::Null),
+        FieldKind::DateTime => {
+            let text = v.as_str().unwrap_or("");
+            fast_utc_iso(text)
+                .or_else(|| {
+                    chrono::DateTime::parse_from_rfc3339(text)
+                        .ok()
+                        .map(|d| d.timestamp())
+                })
+                .map(|t| Val::Time(t, false))
+                .unwrap_or(Val::Null)
+        }
         FieldKind::Select { .. } | FieldKind::List { .. } => v
             .get("id")
             .and_then(|i| i.as_str())
@@ -892,6 +961,16 @@ pub(crate) fn handle_http(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn fast_date_paths_agree_with_chrono(t in 0i64..4_102_444_800) {
+            let iso = crate::simulator::fmt_iso(t);
+            proptest::prop_assert_eq!(fast_utc_iso(&iso), Some(t));
+            let slow = chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%d %H:%M:%S").to_string();
+            proptest::prop_assert_eq!(format_with_mask(t, "%Y-%m-%d %H:%M:%S"), slow);
+        }
+    }
 
     #[test]
     fn parses_the_connector_shapes() {
