@@ -100,6 +100,19 @@ pub fn init_tracing(json: bool) {
 /// Serves until Ctrl-C.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = start(&cfg).await?;
+    // Expired sessions are deleted hourly; loading already ignores them.
+    let sessions = store::session_store::DbSessionStore::new(started.state.store.db.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match sessions.delete_expired().await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
+            }
+        }
+    });
     let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
     tracing::info!(addr = %cfg.bind, public_url = %cfg.public_url, "switchyard listening");
     println!("Switchyard is running at {}", cfg.public_url);

@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "Multi-tenant ERP integration infrastructure")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Multi-tenant ERP integration infrastructure"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,10 +40,18 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = rt.block_on(async move {
         match cli.command {
-            Command::Serve { config, simulators, scenario, simulator_port } => {
+            Command::Serve {
+                config,
+                simulators,
+                scenario,
+                simulator_port,
+            } => {
                 let cfg = server::config::Config::load(config.as_deref())?;
                 server::init_tracing(cfg.log_json);
                 let _sims = if simulators {
