@@ -177,15 +177,12 @@ pub fn row_to_record(
                 format!("row {index} column {name}: {s:?} is not a number")
             ))?),
             NativeKind::Boolean => json!(s == "T"),
-            NativeKind::DateTime => {
-                let t = parse_sql_ts(s).ok_or_else(|| {
-                    invalid(
-                        object,
-                        format!("row {index} column {name}: {s:?} is not a timestamp"),
-                    )
-                })?;
-                json!(crate::simulator::fmt_iso(t))
-            }
+            NativeKind::DateTime => json!(iso_of_sql_ts(s).ok_or_else(|| {
+                invalid(
+                    object,
+                    format!("row {index} column {name}: {s:?} is not a timestamp"),
+                )
+            })?),
             NativeKind::Reference | NativeKind::Enum => json!({ "id": s }),
             _ => json!(s),
         };

@@ -676,7 +676,7 @@ async fn soap_operations_answer_per_record_status_and_netsuite_faults() {
 
 #[tokio::test]
 async fn scenario_files_build_the_simulator_and_bad_ones_name_the_problem() {
-    use connector_core::{ErpSimulator, Scenario};
+    use connector_core::Scenario;
     let text = r#"
 name: t
 tenants:
