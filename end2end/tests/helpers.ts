@@ -34,10 +34,14 @@ export async function createTenant(page: Page, name: string): Promise<string> {
 /** Issues an onboarding link on the tenant page that is open; returns its URL. */
 export async function issueLink(page: Page, label: string): Promise<string> {
   await hydrated(page);
+  const url = page.getByTestId("issued-link-url");
+  // A link issued earlier on this page may still be shown: wait for a new one.
+  const previous = (await url.count()) > 0 ? await url.inputValue() : "";
   const form = page.getByTestId("issue-link-form");
   await form.getByPlaceholder("Label (e.g. Finance team)").fill(label);
   await form.getByRole("button", { name: "Issue link" }).click();
-  const url = page.getByTestId("issued-link-url");
   await expect(url).toBeVisible();
+  await expect(url).not.toHaveValue(previous);
+  await expect(page.getByTestId("link-list")).toContainText(label);
   return await url.inputValue();
 }
