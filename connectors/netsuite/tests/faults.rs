@@ -113,7 +113,21 @@ async fn normal_operation_never_hits_the_limit_and_a_foreign_integration_is_abso
     run(c.clone()).await;
     let again = env.sim.stats("1234567").rejected_concurrency - before;
     assert!(again <= 2, "after adapting, rejections are rare ({again})");
+    // The other integration finishes: sustained success grows the pool back to 5.
     drop(held);
+    run(c.clone()).await;
+    run(c.clone()).await;
+    let snap = engine
+        .governor()
+        .snapshot(&connector_core::AccountKey::new(
+            connector_core::domain::ErpKind::Netsuite,
+            "1234567",
+        ))
+        .unwrap();
+    assert_eq!(
+        snap.limit, 5,
+        "recovered to the configured ceiling: {snap:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -860,4 +874,151 @@ async fn rest_reads_list_ids_then_fetch_records_incrementally() {
         "{:?}",
         report.warnings
     );
+}
+
+#[tokio::test]
+async fn soap_passports_are_single_use_and_must_not_be_ambiguous() {
+    use connector_netsuite::auth::{TbaCredentials, TokenPassport};
+    let env = spawn(vec![account("1234567_SB1", 3, "a")]).await;
+    let t = token("a");
+    let creds = TbaCredentials {
+        account: "1234567_SB1".into(),
+        consumer_key: t.consumer_key.clone(),
+        consumer_secret: t.consumer_secret.clone().into(),
+        token_id: t.token_id.clone(),
+        token_secret: t.token_secret.clone().into(),
+    };
+    let envelope = |header: String| {
+        format!("<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:platformMsgs=\"urn:messages_2024_2.platform.webservices.netsuite.com\" xmlns:platformCore=\"urn:core_2024_2.platform.webservices.netsuite.com\"><soapenv:Header>{header}</soapenv:Header><soapenv:Body><platformMsgs:getServerTime/></soapenv:Body></soapenv:Envelope>")
+    };
+    let url = format!(
+        "{}/services/NetSuitePort_2024_2",
+        env.server.base_url("1234567_SB1")
+    );
+    let http = reqwest::Client::new();
+    let post = |body: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "text/xml; charset=utf-8")
+                .header("soapaction", "getServerTime")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let passport =
+        TokenPassport::sign(&creds, "passportNonce1", chrono::Utc::now().timestamp()).to_xml();
+    let (s, body) = post(envelope(passport.clone())).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("serverTime"));
+    let (s, body) = post(envelope(passport)).await;
+    assert_eq!(s, 500);
+    let f = connector_netsuite::client::parse_soap_fault(body.as_bytes()).unwrap();
+    assert_eq!(
+        (f.faultstring.as_str(), f.code.as_deref()),
+        ("Invalid login attempt.", Some("INVALID_LOGIN_ATTEMPT"))
+    );
+    // A passport plus request-level credentials is ambiguous.
+    let passport =
+        TokenPassport::sign(&creds, "passportNonce2", chrono::Utc::now().timestamp()).to_xml();
+    let (_, body) = post(envelope(format!("{passport}<platformMsgs:applicationInfo><platformMsgs:applicationId>x</platformMsgs:applicationId></platformMsgs:applicationInfo>"))).await;
+    let f = connector_netsuite::client::parse_soap_fault(body.as_bytes()).unwrap();
+    assert_eq!(
+        (f.faultstring.as_str(), f.code.as_deref()),
+        ("Ambiguous authentication", Some("USER_ERROR"))
+    );
+    // A sandbox passport must carry the canonical id: lower case is refused.
+    let mut p = TokenPassport::sign(&creds, "passportNonce3", chrono::Utc::now().timestamp());
+    p.account = "1234567_sb1".into();
+    let (s, _) = post(envelope(p.to_xml())).await;
+    assert_eq!(s, 500);
+    assert_eq!(
+        env.sim.login_audit("1234567_SB1"),
+        vec![
+            "InvalidNonce: already used".to_string(),
+            "Ambiguous authentication".to_string(),
+            "WrongAccount: \"1234567_sb1\" is not \"1234567_SB1\"".to_string()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn updates_and_deletes_go_by_internal_id() {
+    let env = spawn(vec![account("1234567", 5, "a")]).await;
+    let c = conn(&env, "1234567", "t1", &token("a"), &fast_engine(3));
+    let res = c
+        .write_batch(WriteBatch {
+            object: "customer".into(),
+            items: vec![
+                WriteItem {
+                    idempotency_key: "u-1".into(),
+                    op: WriteOp::Update,
+                    external_id: Some("2".into()),
+                    fields: [("companyName".to_string(), json!("Renamed"))]
+                        .into_iter()
+                        .collect(),
+                },
+                WriteItem {
+                    idempotency_key: "d-1".into(),
+                    op: WriteOp::Delete,
+                    external_id: Some("3".into()),
+                    fields: Default::default(),
+                },
+                WriteItem {
+                    idempotency_key: "d-2".into(),
+                    op: WriteOp::Delete,
+                    external_id: Some("3".into()),
+                    fields: Default::default(),
+                },
+                WriteItem {
+                    idempotency_key: "u-2".into(),
+                    op: WriteOp::Update,
+                    external_id: Some("999".into()),
+                    fields: [("companyName".to_string(), json!("Nobody"))]
+                        .into_iter()
+                        .collect(),
+                },
+                WriteItem {
+                    idempotency_key: "bad key with spaces".into(),
+                    op: WriteOp::Create,
+                    external_id: None,
+                    fields: Default::default(),
+                },
+            ],
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(&res[0].outcome, connector_core::ItemOutcome::Written { external_id } if external_id == "2")
+    );
+    assert!(matches!(
+        &res[1].outcome,
+        connector_core::ItemOutcome::Written { .. }
+    ));
+    assert!(
+        matches!(&res[2].outcome, connector_core::ItemOutcome::Written { .. }),
+        "deleting twice is still done"
+    );
+    match &res[3].outcome {
+        connector_core::ItemOutcome::Failed { error } => {
+            assert_eq!(error.code, ErrorCode::NotFound)
+        }
+        other => panic!("{other:?}"),
+    }
+    match &res[4].outcome {
+        connector_core::ItemOutcome::Failed { error } => {
+            assert_eq!(error.code, ErrorCode::InvalidInput)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        env.sim.record("1234567", "customer", 2).unwrap().values["companyName"],
+        json!("Renamed")
+    );
+    assert!(env.sim.record("1234567", "customer", 3).is_none());
+    assert_eq!(env.sim.count("1234567", "customer"), 4);
 }
