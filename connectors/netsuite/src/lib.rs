@@ -72,6 +72,7 @@ pub static DECLARATION: ErpDeclaration = ErpDeclaration {
     settings: &[
         FieldSpec { key: "account_id", label: "Account ID", secret: false, required: true, help: "1234567 for production, 1234567_SB1 for a sandbox, TSTDRV1234567 for a test drive." },
         FieldSpec { key: "concurrency_limit", label: "Concurrency limit", secret: false, required: false, help: "The account's concurrent-request limit (default 5, the minimum of any account)." },
+        FieldSpec { key: "write_channel", label: "Bulk write channel", secret: false, required: false, help: "rest (default, one request per record) or soap (upsertList, 100 records per request; needs TBA)." },
     ],
     environments: &[Environment::Production, Environment::Sandbox],
     capabilities: Capabilities { check: true, discover: true, read: true, write: true, change_feed: false },
@@ -114,6 +115,9 @@ pub struct NetsuiteConnection {
     pub(crate) environment: Environment,
     /// Per-object metadata, fetched once per connection.
     pub(crate) meta: tokio::sync::Mutex<HashMap<String, Arc<schema::ObjectMeta>>>,
+    /// Creates and upserts through SOAP upsertList (100 records per request) instead of
+    /// one REST request per record; needs TBA.
+    pub(crate) soap_bulk_writes: bool,
 }
 
 impl NetsuiteConnection {
@@ -163,6 +167,20 @@ impl NetsuiteConnection {
                     )
                 })? as u32,
         };
+        let soap_bulk_writes = match config.setting_str("write_channel") {
+            None | Some("rest") => false,
+            Some("soap") => true,
+            Some(other) => {
+                return Err(ConnectorError::invalid_input(format!(
+                    "setting 'write_channel' must be rest or soap, not {other:?}"
+                )))
+            }
+        };
+        if soap_bulk_writes && config.credentials.kind() != "tba" {
+            return Err(ConnectorError::invalid_input(
+                "write_channel soap needs token-based authentication (SOAP has no OAuth 2.0)",
+            ));
+        }
         let c = &config.credentials;
         let auth_mode = match c.kind() {
             "tba" => AuthMode::Tba(auth::TbaCredentials {
@@ -206,6 +224,7 @@ impl NetsuiteConnection {
             account,
             environment: config.environment,
             meta: tokio::sync::Mutex::new(HashMap::new()),
+            soap_bulk_writes,
         })
     }
 

@@ -1022,3 +1022,106 @@ async fn updates_and_deletes_go_by_internal_id() {
     assert!(env.sim.record("1234567", "customer", 3).is_none());
     assert_eq!(env.sim.count("1234567", "customer"), 4);
 }
+
+#[tokio::test]
+async fn soap_bulk_writes_upsert_100_per_request_with_per_record_results() {
+    let mut spec = account("1234567", 3, "a");
+    spec.presets.push("manufacturer".into());
+    spec.seed.insert("inventoryItem".into(), 5);
+    let env = spawn(vec![spec]).await;
+    let mut cfg = tba_config(&env, "1234567", "t1", &token("a"));
+    cfg.settings.insert("write_channel".into(), json!("soap"));
+    let c = NetsuiteConnection::new(cfg, fast_engine(3)).unwrap();
+    let mut items: Vec<WriteItem> = (0..150)
+        .map(|i| WriteItem {
+            idempotency_key: format!("bulk-{i}"),
+            op: WriteOp::Upsert,
+            external_id: None,
+            fields: [
+                ("entityId".to_string(), json!(format!("BULK{i}"))),
+                ("companyName".to_string(), json!(format!("Bulk {i}"))),
+                ("custentity_region".to_string(), json!({"id": "2"})),
+                ("subsidiary".to_string(), json!({"id": "1"})),
+            ]
+            .into_iter()
+            .collect(),
+        })
+        .collect();
+    items[7].fields.remove("companyName");
+    let before = env.sim.stats("1234567").requests;
+    let res = c
+        .write_batch(WriteBatch {
+            object: "customer".into(),
+            items: items.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.len(), 150);
+    assert_eq!(
+        env.sim.stats("1234567").requests - before,
+        3,
+        "metadata + two upsertList calls"
+    );
+    match &res[7].outcome {
+        connector_core::ItemOutcome::Failed { error } => {
+            assert_eq!(error.code, ErrorCode::RequiredFieldMissing)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        res.iter()
+            .filter(|r| matches!(r.outcome, connector_core::ItemOutcome::Written { .. }))
+            .count(),
+        149
+    );
+    let rec = env
+        .sim
+        .record_by_external_id("1234567", "customer", "bulk-42")
+        .unwrap();
+    assert_eq!(rec.values["custentity_region"], json!({"id": "2"}));
+    assert_eq!(rec.values["subsidiary"], json!({"id": "1"}));
+    // Sending the same batch again updates in place: same ids, no new records.
+    let again = c
+        .write_batch(WriteBatch {
+            object: "customer".into(),
+            items,
+        })
+        .await
+        .unwrap();
+    assert_eq!(res, again);
+    assert_eq!(env.sim.count("1234567", "customer"), 3 + 149);
+    // Custom records go through setupCustom:CustomRecord with their recType.
+    let po = vec![WriteItem {
+        idempotency_key: "po-1".into(),
+        op: WriteOp::Create,
+        external_id: None,
+        fields: [
+            ("name".to_string(), json!("PO 1")),
+            ("custrecord_po_item".to_string(), json!({"id": "1"})),
+            ("custrecord_po_quantity".to_string(), json!(12)),
+        ]
+        .into_iter()
+        .collect(),
+    }];
+    env.sim
+        .touch_records("1234567", "inventoryItem", 1)
+        .unwrap();
+    let r = c
+        .write_batch(WriteBatch {
+            object: "customrecord_production_order".into(),
+            items: po,
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(r[0].outcome, connector_core::ItemOutcome::Written { .. }),
+        "{r:?}"
+    );
+    assert_eq!(
+        env.sim
+            .record_by_external_id("1234567", "customrecord_production_order", "po-1")
+            .unwrap()
+            .values["custrecord_po_quantity"],
+        json!(12)
+    );
+}

@@ -481,7 +481,18 @@ fn write_one(sim: &Simulator, acct: &Account, el: &Element, op: &str) -> String 
     }
     let created = existing.is_none();
     let mut rec = existing.unwrap_or_else(|| super::rest::new_record(acct, eid.clone()));
-    if let Err((code, msg, _)) = super::rest::apply_body(acct, &def, &mut rec, &body, false) {
+    if let Err((code, msg, path)) = super::rest::apply_body(acct, &def, &mut rec, &body, false) {
+        // SOAP names value errors differently from REST: bad references are
+        // INVALID_KEY_OR_REF, other bad values INVALID_FLD_VALUE.
+        let code = match code.as_str() {
+            "INVALID_CONTENT" => match def.field(&path).map(|f| &f.kind) {
+                Some(FieldKind::Select { .. } | FieldKind::List { .. }) => {
+                    "INVALID_KEY_OR_REF".to_string()
+                }
+                _ => "INVALID_FLD_VALUE".to_string(),
+            },
+            _ => code,
+        };
         return fail(
             &code,
             msg.trim_start_matches("Error while accessing a resource. "),
