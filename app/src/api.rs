@@ -18,14 +18,7 @@ use crate::ssr::{require_admin, require_staff, require_staff_for, require_tenant
 pub struct OnboardingView {
     pub tenant_id: TenantId,
     pub tenant_name: String,
-    pub erps: Vec<ErpCard>,
     pub connections: Vec<domain::views::ConnectionView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ErpCard {
-    pub key: String,
-    pub name: String,
 }
 
 #[server(prefix = "/api", endpoint = "sign_in")]
@@ -174,13 +167,6 @@ pub async fn onboarding_info(tenant_id: TenantId) -> Result<OnboardingView, AppE
     Ok(OnboardingView {
         tenant_id: t.id,
         tenant_name: t.name,
-        erps: domain::ErpKind::ALL
-            .iter()
-            .map(|k| ErpCard {
-                key: k.key().to_string(),
-                name: k.display_name().to_string(),
-            })
-            .collect(),
         connections,
     })
 }
@@ -218,4 +204,284 @@ pub async fn create_staff(
         )
         .await?;
     Ok(v)
+}
+
+#[server(prefix = "/api", endpoint = "erp_catalog", input = GetUrl)]
+pub async fn erp_catalog() -> Result<Vec<domain::catalog::CatalogEntry>, AppError> {
+    crate::ssr::require_signed_in().await?;
+    Ok(state()?.connectors.catalog())
+}
+
+/// Checks a stored connection, discovers its schema when it can, and records both.
+#[cfg(feature = "ssr")]
+async fn check_and_discover(
+    st: &crate::ssr::AppState,
+    spec: &crate::ssr::ConnectionSpec,
+    can_discover: bool,
+) -> Result<domain::views::ConnectionView, AppError> {
+    use domain::{ConnectionStatus, ErrorClass};
+    let tenant = &spec.tenant;
+    let outcome = st.connectors.check(spec).await;
+    let (status, detail) = match &outcome {
+        Ok(summary) => {
+            let mut detail = format!("Connected: {}", summary.account_label);
+            if !summary.warnings.is_empty() {
+                detail.push_str(&format!(" ({})", summary.warnings.join("; ")));
+            }
+            (ConnectionStatus::Active, detail)
+        }
+        Err(e) if e.code.class() == ErrorClass::Reauthenticate => {
+            (ConnectionStatus::NeedsReauth, e.message.clone())
+        }
+        Err(e) => (
+            ConnectionStatus::Pending,
+            format!("Check failed ({}): {}", e.code, e.message),
+        ),
+    };
+    st.store
+        .set_connection_status(tenant, &spec.connection_id, status, Some(detail))
+        .await?;
+    if outcome.is_ok() && can_discover {
+        match st.connectors.discover(spec).await {
+            Ok(schema) => {
+                st.store
+                    .save_schema(tenant, &spec.connection_id, &schema)
+                    .await?;
+            }
+            Err(e) => {
+                st.store
+                    .set_connection_status(
+                        tenant,
+                        &spec.connection_id,
+                        status,
+                        Some(format!(
+                            "Connected, but discovery failed ({}): {}",
+                            e.code, e.message
+                        )),
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(st.store.connection(tenant, &spec.connection_id).await?.0)
+}
+
+/// Connects a tenant's ERP: validates the form against the ERP's declaration, seals the
+/// credentials in the vault, then checks the connection and discovers its schema.
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "connect_erp")]
+pub async fn connect_erp(
+    csrf_token: String,
+    tenant_id: TenantId,
+    erp: String,
+    environment: String,
+    display_name: String,
+    credential_kind: String,
+    #[server(default)] base_url: String,
+    #[server(default)] fields: std::collections::BTreeMap<String, String>,
+    #[server(default)] settings: std::collections::BTreeMap<String, String>,
+) -> Result<domain::views::ConnectionView, AppError> {
+    let _ = csrf_token;
+    let actor = require_tenant(&tenant_id).await?;
+    let st = state()?;
+    let kind = domain::ErpKind::parse(&erp)
+        .ok_or_else(|| AppError::invalid(format!("unknown ERP '{erp}'")))?;
+    let entry = st
+        .connectors
+        .catalog()
+        .into_iter()
+        .find(|e| e.erp == kind)
+        .ok_or_else(|| AppError::invalid(format!("{} is not available", kind.display_name())))?;
+    let env = domain::Environment::parse(&environment)
+        .filter(|e| entry.environments.contains(e))
+        .ok_or_else(|| {
+            AppError::invalid(format!(
+                "{} has no '{environment}' environment",
+                entry.display_name
+            ))
+        })?;
+    let form = entry
+        .credential_kinds
+        .iter()
+        .find(|k| k.key == credential_kind)
+        .ok_or_else(|| {
+            AppError::invalid(format!(
+                "{} has no credential kind '{credential_kind}'",
+                entry.display_name
+            ))
+        })?;
+    let too_long = |v: &str| v.len() > domain::catalog::MAX_FIELD_LEN;
+    let mut creds = serde_json::Map::new();
+    for f in &form.fields {
+        let v = fields.get(&f.key).map(|s| s.trim()).unwrap_or("");
+        if f.required && v.is_empty() {
+            return Err(AppError::invalid(format!("{} is required.", f.label)));
+        }
+        if too_long(v) {
+            return Err(AppError::invalid(format!("{} is too long.", f.label)));
+        }
+        if !v.is_empty() {
+            creds.insert(f.key.clone(), serde_json::Value::String(v.to_string()));
+        }
+    }
+    if let Some(extra) = fields
+        .keys()
+        .find(|k| !form.fields.iter().any(|f| &f.key == *k))
+    {
+        return Err(AppError::invalid(format!(
+            "unknown credential field '{extra}'"
+        )));
+    }
+    let mut stored_settings = std::collections::BTreeMap::new();
+    for f in &entry.settings {
+        let v = settings.get(&f.key).map(|s| s.trim()).unwrap_or("");
+        if f.required && v.is_empty() {
+            return Err(AppError::invalid(format!("{} is required.", f.label)));
+        }
+        if too_long(v) {
+            return Err(AppError::invalid(format!("{} is too long.", f.label)));
+        }
+        if !v.is_empty() {
+            stored_settings.insert(f.key.clone(), serde_json::Value::String(v.to_string()));
+        }
+    }
+    if let Some(extra) = settings
+        .keys()
+        .find(|k| !entry.settings.iter().any(|f| &f.key == *k))
+    {
+        return Err(AppError::invalid(format!("unknown setting '{extra}'")));
+    }
+    let base_url = Some(base_url.trim().to_string()).filter(|s| !s.is_empty());
+    if let Some(u) = &base_url {
+        if too_long(u) {
+            return Err(AppError::invalid("The server address is too long."));
+        }
+        stored_settings.insert("base_url".into(), serde_json::Value::String(u.clone()));
+    }
+    let name = display_name.trim();
+    let name = if name.is_empty() {
+        format!("{} {}", entry.display_name, env.key())
+    } else {
+        name.chars().take(120).collect()
+    };
+    let doc = serde_json::json!({ "kind": form.key, "fields": creds }).to_string();
+    let secret = secrecy::SecretBox::new(doc.clone().into_bytes().into_boxed_slice());
+    let view = st
+        .store
+        .create_connection(
+            &st.vault,
+            &tenant_id,
+            kind,
+            env,
+            &name,
+            &form.key,
+            &secret,
+            &serde_json::Value::Object(stored_settings.clone().into_iter().collect()),
+            &actor,
+        )
+        .await?;
+    stored_settings.remove("base_url");
+    let spec = crate::ssr::ConnectionSpec {
+        tenant: tenant_id.clone(),
+        connection_id: view.id.clone(),
+        erp: kind,
+        environment: env,
+        base_url,
+        settings: stored_settings,
+        credentials_json: secrecy::SecretString::from(doc),
+    };
+    check_and_discover(&st, &spec, entry.can_discover).await
+}
+
+/// Re-runs the check and discovery of a stored connection.
+#[server(prefix = "/api", endpoint = "recheck_connection")]
+pub async fn recheck_connection(
+    csrf_token: String,
+    tenant_id: TenantId,
+    connection_id: String,
+) -> Result<domain::views::ConnectionView, AppError> {
+    let _ = csrf_token;
+    let actor = require_tenant(&tenant_id).await?;
+    let st = state()?;
+    let (view, mut settings) = st.store.connection(&tenant_id, &connection_id).await?;
+    let creds = st
+        .store
+        .connection_credentials(&st.vault, &tenant_id, &connection_id)
+        .await?;
+    use secrecy::ExposeSecret;
+    let doc = String::from_utf8(creds.expose_secret().to_vec()).map_err(AppError::internal)?;
+    let base_url = settings
+        .as_object_mut()
+        .and_then(|m| m.remove("base_url"))
+        .and_then(|v| v.as_str().map(String::from));
+    let settings = settings
+        .as_object()
+        .map(|m| m.clone().into_iter().collect())
+        .unwrap_or_default();
+    let can_discover = st
+        .connectors
+        .catalog()
+        .iter()
+        .any(|e| e.erp == view.erp && e.can_discover);
+    let spec = crate::ssr::ConnectionSpec {
+        tenant: tenant_id.clone(),
+        connection_id: connection_id.clone(),
+        erp: view.erp,
+        environment: view.environment,
+        base_url,
+        settings,
+        credentials_json: secrecy::SecretString::from(doc),
+    };
+    st.store
+        .audit(
+            &actor,
+            Some(&tenant_id),
+            "connection.check",
+            &connection_id,
+            &serde_json::json!({}),
+        )
+        .await?;
+    check_and_discover(&st, &spec, can_discover).await
+}
+
+#[server(prefix = "/api", endpoint = "tenant_schema", input = GetUrl)]
+pub async fn tenant_schema(
+    tenant_id: TenantId,
+) -> Result<Vec<domain::views::SchemaView>, AppError> {
+    require_tenant(&tenant_id).await?;
+    Ok(state()?.store.tenant_schemas(&tenant_id).await?)
+}
+
+/// Gives the tenant its own stored credentials back (they own them). Staff cannot: they
+/// manage connections, they never read a customer's secrets.
+#[server(prefix = "/api", endpoint = "export_credentials")]
+pub async fn export_credentials(
+    csrf_token: String,
+    tenant_id: TenantId,
+    connection_id: String,
+) -> Result<String, AppError> {
+    let _ = csrf_token;
+    let actor = require_tenant(&tenant_id).await?;
+    if actor.is_staff() {
+        return Err(AppError::new(
+            domain::ErrorCode::Forbidden,
+            "Only the tenant, through its onboarding link, may export its credentials.",
+        ));
+    }
+    let st = state()?;
+    let creds = st
+        .store
+        .connection_credentials(&st.vault, &tenant_id, &connection_id)
+        .await?;
+    st.store
+        .audit(
+            &actor,
+            Some(&tenant_id),
+            "connection.export",
+            &connection_id,
+            &serde_json::json!({}),
+        )
+        .await?;
+    use secrecy::ExposeSecret;
+    String::from_utf8(creds.expose_secret().to_vec()).map_err(AppError::internal)
 }

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod components;
+pub mod connect;
 pub mod error;
 pub mod pages;
 #[cfg(feature = "ssr")]

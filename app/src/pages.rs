@@ -2,6 +2,7 @@
 
 use crate::api::*;
 use crate::components::{when, CsrfField, ErrorBox, TopBar};
+use crate::connect::{ConnectPanel, ConnectionLine, RecheckButton, SchemaBrowser};
 use domain::views::LinkState;
 use domain::TenantId;
 use leptos::prelude::*;
@@ -127,7 +128,11 @@ pub fn TenantPage() -> impl IntoView {
     let id = param_id();
     let issue = ServerAction::<IssueLink>::new();
     let revoke = ServerAction::<RevokeLink>::new();
-    let detail = Resource::new(id, get_tenant);
+    let recheck = ServerAction::<RecheckConnection>::new();
+    let detail = Resource::new(
+        move || (id(), recheck.version().get()),
+        |(t, _)| get_tenant(t),
+    );
     let links = Resource::new(
         move || (id(), issue.version().get(), revoke.version().get()),
         |(t, _, _)| list_links(t),
@@ -156,19 +161,15 @@ pub fn TenantPage() -> impl IntoView {
                                         } else {
                                             view! {
                                                 <ul class="plain">
-                                                    {connections.into_iter().map(|c| view! {
-                                                        <li>
-                                                            <strong>{c.display_name}</strong> " · " {c.erp.display_name()} " · "
-                                                            {c.environment.key()} " · " <span class="badge">{c.status.key()}</span>
-                                                        </li>
+                                                    {connections.into_iter().map(|c| {
+                                                        let cid = c.id.clone();
+                                                        view! {
+                                                            <li><ConnectionLine c=c/> " " <RecheckButton tenant=id() connection_id=cid action=recheck/></li>
+                                                        }
                                                     }).collect_view()}
                                                 </ul>
                                             }.into_any()
                                         }}
-                                    </section>
-                                    <section class="card" data-testid="schema-panel">
-                                        <h2>"Schema"</h2>
-                                        <p class="empty">"The schema discovered in this tenant's ERP (custom records, UDFs, dimensions) is listed here once a connection has been checked."</p>
                                     </section>
                                     <section class="card" data-testid="mappings-panel">
                                         <h2>"Field mappings"</h2>
@@ -181,6 +182,11 @@ pub fn TenantPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            {move || recheck.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+            <section class="card" data-testid="schema-panel">
+                <h2>"Schema"</h2>
+                <SchemaBrowser tenant=Signal::derive(id) version=Signal::derive(move || recheck.version().get())/>
+            </section>
             <section class="card" data-testid="links-panel">
                 <h2>"Onboarding links"</h2>
                 <p class="muted">"A link lets its holder connect this tenant's ERP, and nothing else. It is shown once; only a hash is kept."</p>
@@ -270,36 +276,44 @@ pub fn TenantPage() -> impl IntoView {
 #[component]
 pub fn OnboardingPage() -> impl IntoView {
     let id = param_id();
-    let info = Resource::new(id, onboarding_info);
+    let connect = ServerAction::<ConnectErp>::new();
+    let recheck = ServerAction::<RecheckConnection>::new();
+    let changed = Signal::derive(move || connect.version().get() + recheck.version().get());
+    let info = Resource::new(move || (id(), changed.get()), |(t, _)| onboarding_info(t));
     view! {
         <TopBar/>
-        <main class="page narrow">
+        <main class="page">
             <Suspense fallback=|| view! { <p>"Loading..."</p> }>
                 {move || Suspend::new(async move {
                     match info.await {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                        Ok(info) => view! {
-                            <h1 data-testid="onboarding-title">"Connect " {info.tenant_name.clone()} "'s ERP"</h1>
-                            <p>"Choose the system your company runs. You will be asked for credentials that only Switchyard's vault can read; you can revoke them in your ERP at any time."</p>
-                            <div class="erp-grid">
-                                {info.erps.into_iter().map(|e| view! {
-                                    <div class="card erp" data-erp=e.key.clone()>
-                                        <h2>{e.name}</h2>
-                                    </div>
-                                }).collect_view()}
-                            </div>
-                            <h2>"Your connections"</h2>
-                            {if info.connections.is_empty() {
-                                view! { <p class="empty">"Nothing connected yet."</p> }.into_any()
-                            } else {
-                                view! { <ul class="plain">{info.connections.into_iter().map(|c| view! {
-                                    <li>{c.display_name} " · " <span class="badge">{c.status.key()}</span></li>
-                                }).collect_view()}</ul> }.into_any()
-                            }}
-                        }.into_any(),
+                        Ok(info) => {
+                            let tenant = info.tenant_id.clone();
+                            view! {
+                                <h1 data-testid="onboarding-title">"Connect " {info.tenant_name.clone()} "'s ERP"</h1>
+                                <p>"Choose the system your company runs and how to sign in. Secrets go straight into Switchyard's vault and are never shown again; you can revoke them in your ERP at any time."</p>
+                                <section class="card" data-testid="your-connections">
+                                    <h2>"Your connections"</h2>
+                                    {if info.connections.is_empty() {
+                                        view! { <p class="empty">"Nothing connected yet."</p> }.into_any()
+                                    } else {
+                                        view! { <ul class="plain">{info.connections.into_iter().map(|c| {
+                                            let cid = c.id.clone();
+                                            view! { <li><ConnectionLine c=c/> " " <RecheckButton tenant=tenant.clone() connection_id=cid action=recheck/></li> }
+                                        }).collect_view()}</ul> }.into_any()
+                                    }}
+                                </section>
+                            }.into_any()
+                        }
                     }
                 })}
             </Suspense>
+            {move || recheck.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+            <ConnectPanel tenant=id() action=connect/>
+            <section class="card">
+                <h2>"What we found in your ERP"</h2>
+                <SchemaBrowser tenant=Signal::derive(id) version=changed/>
+            </section>
         </main>
     }
 }

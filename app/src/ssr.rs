@@ -12,6 +12,7 @@ pub struct AppState {
     pub vault: Arc<store::vault::Vault>,
     /// The externally visible base URL, used to build onboarding links.
     pub public_url: String,
+    pub connectors: Arc<dyn ConnectorService>,
 }
 
 /// Who the caller is and the CSRF token of their session; put into the request's
@@ -83,9 +84,46 @@ pub async fn require_tenant(tenant: &TenantId) -> Result<Principal, AppError> {
     }
 }
 
-/// Staff-only access to one tenant's data.
+/// Staff-only access to one tenant's data. Every staff member may see every tenant;
+/// the tenant is named so that a later per-tenant staff scope changes one function.
 pub async fn require_staff_for(tenant: &TenantId) -> Result<Principal, AppError> {
-    let p = require_staff().await?;
     let _ = tenant;
-    Ok(p)
+    require_staff().await
+}
+
+/// What the web app needs from the connectors, supplied by the server so that `app` never
+/// depends on connector code.
+pub trait ConnectorService: Send + Sync {
+    /// Every registered ERP and the forms a connection needs.
+    fn catalog(&self) -> Vec<domain::catalog::CatalogEntry>;
+    /// Logs in and checks the connection; returns the account label and warnings.
+    fn check<'a>(
+        &'a self,
+        spec: &'a ConnectionSpec,
+    ) -> BoxFuture<'a, Result<CheckSummary, AppError>>;
+    /// Discovers the connection's schema.
+    fn discover<'a>(
+        &'a self,
+        spec: &'a ConnectionSpec,
+    ) -> BoxFuture<'a, Result<domain::Schema, AppError>>;
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// One connection as the connectors need it. `credentials_json` is the vault form,
+/// `{"kind": .., "fields": {..}}`, and never leaves the server.
+pub struct ConnectionSpec {
+    pub tenant: TenantId,
+    pub connection_id: String,
+    pub erp: domain::ErpKind,
+    pub environment: domain::Environment,
+    pub base_url: Option<String>,
+    pub settings: std::collections::BTreeMap<String, serde_json::Value>,
+    pub credentials_json: secrecy::SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckSummary {
+    pub account_label: String,
+    pub warnings: Vec<String>,
 }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod catalog;
 pub mod error_code;
 pub mod record;
 pub mod schema;

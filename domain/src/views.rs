@@ -90,3 +90,16 @@ pub struct StaffView {
     pub created_at: i64,
     pub last_sign_in_at: Option<i64>,
 }
+
+/// The latest discovered schema of one connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaView {
+    pub connection_id: String,
+    pub connection_name: String,
+    pub erp: ErpKind,
+    pub version: i64,
+    pub discovered_at: i64,
+    pub schema: crate::Schema,
+    /// What changed since the previous discovery, when there was one.
+    pub changes_since_previous: Option<crate::SchemaDiff>,
+}

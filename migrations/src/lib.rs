@@ -12,6 +12,7 @@ mod m20261204_000004_onboarding_links;
 mod m20261204_000005_connections;
 mod m20261204_000006_audit_log;
 mod m20261204_000007_login_throttle;
+mod m20261204_000008_schema_versions;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000005_connections::Migration),
             Box::new(m20261204_000006_audit_log::Migration),
             Box::new(m20261204_000007_login_throttle::Migration),
+            Box::new(m20261204_000008_schema_versions::Migration),
         ]
     }
 }

@@ -25,6 +25,8 @@ pub struct Config {
     pub secure_cookies: bool,
     pub max_body_bytes: usize,
     pub session_idle_minutes: i64,
+    /// Let ERP connections point at 127.0.0.1 (the local simulators). Demo and tests only.
+    pub allow_loopback_erps: bool,
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -42,6 +44,7 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     max_body_bytes: Option<usize>,
     session_idle_minutes: Option<i64>,
+    allow_loopback_erps: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +149,10 @@ impl Config {
             None => fc.max_body_bytes.unwrap_or(64 * 1024),
         };
         let session_idle_minutes = fc.session_idle_minutes.unwrap_or(8 * 60);
+        let allow_loopback_erps = match env("SWITCHYARD_ALLOW_LOOPBACK_ERPS") {
+            Some(v) => parse_bool("SWITCHYARD_ALLOW_LOOPBACK_ERPS", &v)?,
+            None => fc.allow_loopback_erps.unwrap_or(false),
+        };
         Ok(Config {
             bind,
             database_url,
@@ -176,6 +183,7 @@ impl Config {
             secure_cookies,
             max_body_bytes,
             session_idle_minutes,
+            allow_loopback_erps,
         })
     }
 
@@ -191,6 +199,7 @@ impl Config {
         ));
         c.admin_email = "admin@example.com".into();
         c.admin_password = Some(SecretString::from("correct-horse-battery".to_string()));
+        c.allow_loopback_erps = true;
         c
     }
 }

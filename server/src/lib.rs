@@ -1,6 +1,7 @@
 //! The Switchyard server: configuration, telemetry, startup and the HTTP surface.
 
 pub mod config;
+pub mod connect;
 pub mod web;
 
 use app::ssr::AppState;
@@ -32,10 +33,19 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Started> {
         .collect();
     let vault = Arc::new(store::vault::Vault::from_keys(&key, &previous)?);
     bootstrap_admin(&store, cfg).await?;
+    let engine = connector_core::Engine::in_process();
+    let connectors = Arc::new(connect::RegistryConnectors::new(
+        engine,
+        cfg.allow_loopback_erps,
+    ));
+    if cfg.allow_loopback_erps {
+        tracing::warn!("ERP connections may point at 127.0.0.1 (demo and test setting)");
+    }
     let state = AppState {
         store,
         vault,
         public_url: cfg.public_url.clone(),
+        connectors,
     };
     let mut conf = leptos::prelude::get_configuration(None)?;
     conf.leptos_options.site_addr = cfg.bind;

@@ -30,6 +30,7 @@ both_backends!(
     link_holder_cannot_reach_other_tenants_through_any_route,
     expired_and_revoked_links_are_refused,
     database_holds_no_plaintext_secret,
+    link_holder_connects_an_erp_and_browses_its_schema,
 );
 
 async fn migrations_run_up_and_down(backend: Backend) {
@@ -39,9 +40,9 @@ async fn migrations_run_up_and_down(backend: Backend) {
     let db = &app.state.store.db;
     let count_tables = || async {
         let sql = if backend == Backend::Sqlite {
-            "SELECT count(*) AS n FROM sqlite_master WHERE type='table' AND name IN ('staff_users','sessions','tenants','onboarding_links','connections','audit_log','login_throttle')"
+            "SELECT count(*) AS n FROM sqlite_master WHERE type='table' AND name IN ('staff_users','sessions','tenants','onboarding_links','connections','audit_log','login_throttle','schema_versions')"
         } else {
-            "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema='public' AND table_name IN ('staff_users','sessions','tenants','onboarding_links','connections','audit_log','login_throttle')"
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema='public' AND table_name IN ('staff_users','sessions','tenants','onboarding_links','connections','audit_log','login_throttle','schema_versions')"
         };
         let row = db
             .query_one_raw(sea_orm::Statement::from_string(
@@ -53,7 +54,7 @@ async fn migrations_run_up_and_down(backend: Backend) {
             .unwrap();
         row.try_get_by_index::<i64>(0).unwrap()
     };
-    assert_eq!(count_tables().await, 7);
+    assert_eq!(count_tables().await, 8);
     let applied = Migrator::get_applied_migrations(db).await.unwrap().len();
     assert_eq!(applied, Migrator::migrations().len());
     Migrator::down(db, None)
@@ -61,7 +62,7 @@ async fn migrations_run_up_and_down(backend: Backend) {
         .expect("every migration goes down");
     assert_eq!(count_tables().await, 0);
     Migrator::up(db, None).await.expect("and up again");
-    assert_eq!(count_tables().await, 7);
+    assert_eq!(count_tables().await, 8);
     app.finish().await;
 }
 
@@ -316,6 +317,20 @@ fn server_fn_probe(path: &str, b: &str, b_link: &str) -> Option<Vec<(&'static st
         "/api/tenant_audit" => vec![("tenant_id", s(b))],
         "/api/onboarding_info" => vec![("tenant_id", s(b))],
         "/api/list_staff" => vec![],
+        "/api/connect_erp" => vec![
+            ("tenant_id", s(b)),
+            ("erp", s("sap_b1")),
+            ("environment", s("production")),
+            ("display_name", s("x")),
+            ("credential_kind", s("service_layer_user")),
+            ("base_url", s("https://sl.example.com:50000")),
+            ("settings[company_db]", s("SBODEMOUS")),
+            ("fields[username]", s("u")),
+            ("fields[password]", s("p")),
+        ],
+        "/api/recheck_connection" => vec![("tenant_id", s(b)), ("connection_id", s("any"))],
+        "/api/tenant_schema" => vec![("tenant_id", s(b))],
+        "/api/export_credentials" => vec![("tenant_id", s(b)), ("connection_id", s("any"))],
         "/api/create_staff" => vec![
             ("email", s("mallory@example.com")),
             ("name", s("M")),
@@ -324,6 +339,8 @@ fn server_fn_probe(path: &str, b: &str, b_link: &str) -> Option<Vec<(&'static st
         ],
         // Functions about the caller's own session: they hold no tenant data.
         "/api/sign_in" | "/api/sign_out" | "/api/whoami" => return None,
+        // The ERP catalog is the same for everyone signed in.
+        "/api/erp_catalog" => return None,
         other => {
             panic!("server function {other} has no isolation probe: add one to server_fn_probe")
         }
@@ -506,6 +523,7 @@ async fn database_holds_no_plaintext_secret(backend: Backend) {
     let db = &app.state.store.db;
     let mut dump = String::new();
     for table in [
+        "schema_versions",
         "staff_users",
         "sessions",
         "tenants",
@@ -574,5 +592,142 @@ async fn database_holds_no_plaintext_secret(backend: Backend) {
         .unwrap();
     use secrecy::ExposeSecret;
     assert!(String::from_utf8_lossy(opened.expose_secret()).contains(secret));
+    app.finish().await;
+}
+
+async fn link_holder_connects_an_erp_and_browses_its_schema(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let scenario = connector_core::sim::Scenario::default_scenario();
+    let sims = connectors::cli::start_simulators(&scenario, 0)
+        .await
+        .unwrap();
+    let sap = sims
+        .iter()
+        .find(|(k, _, _)| *k == domain::ErpKind::SapB1)
+        .expect("SAP B1 simulator");
+    let sap_url = sap.1.base_url.clone();
+    let t = app.tenant("Globex Distribution").await;
+    let (_, token) = app.link(&t).await;
+    let holder = app.client();
+    assert_eq!(holder.get(&format!("/onboard/{token}")).await.status, 303);
+    let csrf = holder.csrf().await;
+    let connect = |password: &'static str, name: &'static str| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("tenant_id", t.clone()),
+            ("erp", "sap_b1".to_string()),
+            ("environment", "production".to_string()),
+            ("display_name", name.to_string()),
+            ("credential_kind", "service_layer_user".to_string()),
+            ("base_url", sap_url.clone()),
+            ("settings[company_db]", "SBODEMOUS".to_string()),
+            ("fields[username]", "manager".to_string()),
+            ("fields[password]", password.to_string()),
+        ]
+    };
+    let pairs = |v: &Vec<(&'static str, String)>| {
+        v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>()
+    };
+    let good = pairs(&connect("globex-password", "Globex production"));
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = holder.post_form("/api/connect_erp", &good).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let conn = r.json();
+    assert_eq!(conn["status"], "active", "{conn}");
+    let conn_id = conn["id"].as_str().unwrap().to_string();
+
+    // Discovery ran and its UDFs are browsable by the tenant.
+    let schema = holder
+        .get_query("/api/tenant_schema", &[("tenant_id", &t)])
+        .await;
+    assert_eq!(schema.status, 200);
+    assert!(
+        schema.body.contains("U_ProjectCode"),
+        "UDF missing from {}",
+        &schema.body[..schema.body.len().min(400)]
+    );
+    assert!(schema.body.contains("\"version\":1"));
+
+    // A second check stores a second version.
+    let r = holder
+        .post_form(
+            "/api/recheck_connection",
+            &[
+                ("csrf_token", &csrf),
+                ("tenant_id", &t),
+                ("connection_id", &conn_id),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let schema = holder
+        .get_query("/api/tenant_schema", &[("tenant_id", &t)])
+        .await;
+    assert!(schema.body.contains("\"version\":2"));
+
+    // Wrong credentials: the connection is stored and marked for re-authentication.
+    let bad = pairs(&connect("wrong-password", "Globex typo"));
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = holder.post_form("/api/connect_erp", &bad).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "needs_reauth", "{}", r.body);
+    assert!(!r.body.contains("wrong-password"), "secret echoed back");
+
+    // A form missing a required field names it; a tenant cannot slip in loopback on its own.
+    let mut missing = good.clone();
+    missing.retain(|(k, _)| *k != "settings[company_db]");
+    let r = holder.post_form("/api/connect_erp", &missing).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Company database"),
+        "{}",
+        r.body
+    );
+    let mut sneaky = good.clone();
+    sneaky.push(("settings[allow_loopback]", "true"));
+    let r = holder.post_form("/api/connect_erp", &sneaky).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // The owner can export the credentials; staff cannot.
+    let r = holder
+        .post_form(
+            "/api/export_credentials",
+            &[
+                ("csrf_token", &csrf),
+                ("tenant_id", &t),
+                ("connection_id", &conn_id),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("globex-password"));
+    let staff = app.admin().await;
+    let staff_csrf = staff.csrf().await;
+    let r = staff
+        .post_form(
+            "/api/export_credentials",
+            &[
+                ("csrf_token", &staff_csrf),
+                ("tenant_id", &t),
+                ("connection_id", &conn_id),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Staff see the connection and its schema on the tenant page data.
+    let r = staff
+        .get_query("/api/get_tenant", &[("tenant_id", &t)])
+        .await;
+    assert!(
+        r.body.contains("Globex production") && r.body.contains("active"),
+        "{}",
+        r.body
+    );
+    for (_, running, _) in sims {
+        running.stop().await;
+    }
     app.finish().await;
 }

@@ -2,9 +2,13 @@
 //! tenant id and filter on it, so a caller cannot reach another tenant's rows by passing a
 //! foreign row id.
 
-use crate::entity::{audit_log, connection, login_throttle, onboarding_link, staff_user, tenant};
+use crate::entity::{
+    audit_log, connection, login_throttle, onboarding_link, schema_version, staff_user, tenant,
+};
 use crate::{new_id, now_ms, password, Store, StoreError, StoreResult};
-use domain::views::{AuditEntry, ConnectionView, LinkState, LinkView, StaffView, TenantSummary};
+use domain::views::{
+    AuditEntry, ConnectionView, LinkState, LinkView, SchemaView, StaffView, TenantSummary,
+};
 use domain::{ConnectionStatus, Environment, ErpKind, Principal, Role, TenantId};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -579,6 +583,107 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("connection {connection_id}")))?;
         Ok(vault.open(&tenant_id.0, &m.id, &m.credential_blob)?)
+    }
+
+    /// One connection of a tenant, with its stored (non-secret) settings.
+    pub async fn connection(
+        &self,
+        tenant_id: &TenantId,
+        connection_id: &str,
+    ) -> StoreResult<(ConnectionView, serde_json::Value)> {
+        let m = connection::Entity::find_by_id(connection_id.to_string())
+            .filter(connection::Column::TenantId.eq(&tenant_id.0))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("connection {connection_id}")))?;
+        let settings = serde_json::from_str(&m.settings).unwrap_or(serde_json::Value::Null);
+        Ok((connection_view(m), settings))
+    }
+
+    /// Records the outcome of a check or sync on a connection.
+    pub async fn set_connection_status(
+        &self,
+        tenant_id: &TenantId,
+        connection_id: &str,
+        status: ConnectionStatus,
+        detail: Option<String>,
+    ) -> StoreResult<()> {
+        let r = connection::Entity::update_many()
+            .col_expr(connection::Column::Status, Expr::value(status.key()))
+            .col_expr(connection::Column::StatusDetail, Expr::value(detail))
+            .col_expr(connection::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(connection::Column::Id.eq(connection_id))
+            .filter(connection::Column::TenantId.eq(&tenant_id.0))
+            .exec(&self.db)
+            .await?;
+        if r.rows_affected == 0 {
+            return Err(StoreError::NotFound(format!("connection {connection_id}")));
+        }
+        Ok(())
+    }
+
+    /// Stores a discovery as the connection's next schema version; returns the version.
+    pub async fn save_schema(
+        &self,
+        tenant_id: &TenantId,
+        connection_id: &str,
+        schema: &domain::Schema,
+    ) -> StoreResult<i64> {
+        self.connection(tenant_id, connection_id).await?;
+        let last = schema_version::Entity::find()
+            .filter(schema_version::Column::ConnectionId.eq(connection_id))
+            .order_by_desc(schema_version::Column::Version)
+            .one(&self.db)
+            .await?
+            .map(|m| m.version)
+            .unwrap_or(0);
+        let document =
+            serde_json::to_string(schema).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        schema_version::ActiveModel {
+            id: Set(new_id()),
+            tenant_id: Set(tenant_id.0.clone()),
+            connection_id: Set(connection_id.to_string()),
+            version: Set(last + 1),
+            discovered_at: Set(now_ms()),
+            document: Set(document),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(last + 1)
+    }
+
+    /// The latest schema of every connection of a tenant, with the change since the one before.
+    pub async fn tenant_schemas(&self, tenant_id: &TenantId) -> StoreResult<Vec<SchemaView>> {
+        let mut out = Vec::new();
+        for c in self.list_connections(tenant_id).await? {
+            let rows = schema_version::Entity::find()
+                .filter(schema_version::Column::ConnectionId.eq(&c.id))
+                .filter(schema_version::Column::TenantId.eq(&tenant_id.0))
+                .order_by_desc(schema_version::Column::Version)
+                .limit(2)
+                .all(&self.db)
+                .await?;
+            let Some(latest) = rows.first() else { continue };
+            let parse = |m: &schema_version::Model| -> StoreResult<domain::Schema> {
+                serde_json::from_str(&m.document)
+                    .map_err(|e| StoreError::Invalid(format!("stored schema: {e}")))
+            };
+            let schema = parse(latest)?;
+            let changes_since_previous = match rows.get(1) {
+                Some(prev) => Some(parse(prev)?.diff(&schema)),
+                None => None,
+            };
+            out.push(SchemaView {
+                connection_id: c.id.clone(),
+                connection_name: c.display_name.clone(),
+                erp: c.erp,
+                version: latest.version,
+                discovered_at: latest.discovered_at,
+                schema,
+                changes_since_previous,
+            });
+        }
+        Ok(out)
     }
 
     // ---- audit ----------------------------------------------------------------------

@@ -116,7 +116,7 @@ pub struct ConnectionArgs {
     /// A credential field, KEY=VALUE (repeatable). Prefer a file: flags show in `ps`.
     #[arg(long = "credential", global = true, value_name = "KEY=VALUE")]
     pub credentials: Vec<String>,
-    /// A setting, KEY=VALUE (repeatable); VALUE is parsed as JSON when it parses.
+    /// A setting, KEY=VALUE (repeatable); VALUE is a string unless it is true, false or JSON in {}, [] or quotes.
     #[arg(long = "setting", global = true, value_name = "KEY=VALUE")]
     pub settings: Vec<String>,
 }
@@ -218,7 +218,17 @@ pub fn resolve_connection(args: &ConnectionArgs) -> Result<(ErpKind, ConnectionC
         .unwrap_or_default();
     for kv in &args.settings {
         let (k, v) = key_value(kv, "setting")?;
-        let value = serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v));
+        // Account ids like 1234567 are strings to every connector: only booleans and
+        // explicit JSON (objects, lists, quoted strings) are parsed.
+        let looks_json = matches!(v.as_str(), "true" | "false" | "null")
+            || v.starts_with('{')
+            || v.starts_with('[')
+            || v.starts_with('"');
+        let value = if looks_json {
+            serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v))
+        } else {
+            serde_json::Value::String(v)
+        };
         settings.insert(k, value);
     }
     let environment = match &args.environment {
