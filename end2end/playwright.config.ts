@@ -9,6 +9,9 @@ const dataDir = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir()
 const port = Number(process.env.E2E_PORT ?? 3917);
 // Specs read this to reach the database directly for setup (e.g. to age a link).
 process.env.E2E_DATA_DIR = dataDir;
+// The simulators listen from port+1 in registry order: NetSuite, SAP Business One, Sage Intacct.
+process.env.E2E_SIM_BASE = `http://127.0.0.1:${port + 1}`;
+process.env.E2E_SAP_URL = `http://127.0.0.1:${port + 2}`;
 
 export default defineConfig({
   testDir: "./tests",
@@ -36,7 +39,7 @@ export default defineConfig({
     trace: "off",
   },
   webServer: {
-    command: "./target/debug/switchyard serve",
+    command: `./target/debug/switchyard serve --simulators --simulator-port ${port + 1}`,
     cwd: "..",
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
@@ -51,6 +54,7 @@ export default defineConfig({
       SWITCHYARD_ADMIN_PASSWORD: "e2e-admin-password-42",
       LEPTOS_SITE_ROOT: "target/site",
       SWITCHYARD_LOG: "warn",
+      SWITCHYARD_ALLOW_LOOPBACK_ERPS: "true",
     },
   },
 });

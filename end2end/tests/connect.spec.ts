@@ -1,0 +1,68 @@
+import { test, expect } from "@playwright/test";
+import { createTenant, hydrated, issueLink, signIn } from "./helpers";
+
+test("a tenant connects SAP Business One through its link and browses the discovered UDFs", async ({ page, browser }) => {
+  await signIn(page);
+  const tenant = await createTenant(page, "Globex Distribution");
+  const url = await issueLink(page, "IT department");
+
+  const holder = await browser.newContext();
+  const p = await holder.newPage();
+  await p.goto(url);
+  await expect(p).toHaveURL(new RegExp(`/t/${tenant}$`));
+  await hydrated(p);
+
+  const sap = p.locator('.erp[data-erp="sap_b1"]');
+  await sap.locator("summary").first().click();
+  const form = p.getByTestId("connect-sap_b1-service_layer_user");
+  await form.getByLabel("Name", { exact: true }).fill("Globex production");
+  await form.getByLabel("Server address (required)").fill(process.env.E2E_SAP_URL!);
+  await form.getByLabel("Company database").fill("SBODEMOUS");
+  await form.getByLabel("User name").fill("manager");
+  await form.getByLabel("Password").fill("globex-password");
+  await form.getByRole("button", { name: "Connect" }).click();
+
+  const result = p.getByTestId("connect-result");
+  await expect(result).toContainText("Globex production");
+  await expect(result.locator(".conn")).toHaveAttribute("data-status", "active");
+  await expect(p.getByTestId("your-connections")).toContainText("Globex production");
+
+  // Discovery ran: the tenant sees its own UDFs and user-defined table.
+  const schema = p.getByTestId("schema");
+  await expect(schema).toContainText("U_ProjectCode");
+  await expect(schema).toContainText("U_Region");
+  await expect(schema).toContainText("custom field");
+  await p.getByLabel("Filter fields").fill("region");
+  await expect(schema).toContainText("U_Region");
+  await expect(schema).not.toContainText("U_ProjectCode");
+
+  // The secret never comes back to the page.
+  await expect(p.locator("body")).not.toContainText("globex-password");
+
+  // Staff see the connection and its schema on the tenant page.
+  await page.goto(`/tenants/${tenant}`);
+  await expect(page.getByTestId("connections-panel")).toContainText("Globex production");
+  await expect(page.getByTestId("connections-panel").locator(".conn")).toHaveAttribute("data-status", "active");
+  await expect(page.getByTestId("schema-panel")).toContainText("U_ProjectCode");
+  await holder.close();
+});
+
+test("wrong ERP credentials are reported without leaking them", async ({ page, browser }) => {
+  await signIn(page);
+  await createTenant(page, "Typo Industries");
+  const url = await issueLink(page, "Typo");
+  const holder = await browser.newContext();
+  const p = await holder.newPage();
+  await p.goto(url);
+  await hydrated(p);
+  await p.locator('.erp[data-erp="sap_b1"] summary').first().click();
+  const form = p.getByTestId("connect-sap_b1-service_layer_user");
+  await form.getByLabel("Server address (required)").fill(process.env.E2E_SAP_URL!);
+  await form.getByLabel("Company database").fill("SBODEMOUS");
+  await form.getByLabel("User name").fill("manager");
+  await form.getByLabel("Password").fill("not-the-password");
+  await form.getByRole("button", { name: "Connect" }).click();
+  await expect(p.getByTestId("connect-result").locator(".conn")).toHaveAttribute("data-status", "needs_reauth");
+  await expect(p.locator("body")).not.toContainText("not-the-password");
+  await holder.close();
+});
