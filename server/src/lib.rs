@@ -33,7 +33,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Started> {
         .collect();
     let vault = Arc::new(store::vault::Vault::from_keys(&key, &previous)?);
     bootstrap_admin(&store, cfg).await?;
-    let engine = connector_core::Engine::in_process();
+    let engine = build_engine(&store).await?;
     let connectors = Arc::new(connect::RegistryConnectors::new(
         engine,
         cfg.allow_loopback_erps,
@@ -52,6 +52,29 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Started> {
     conf.leptos_options.site_root = cfg.site_root.display().to_string().into();
     let router = web::router(state.clone(), conf.leptos_options, cfg);
     Ok(Started { state, router })
+}
+
+/// One engine for every ERP request of this process. On PostgreSQL the governor's slots are
+/// leases shared with every other instance on the same database, so an ERP account's
+/// concurrency limit holds across them; on SQLite (one instance) they are in-process.
+async fn build_engine(store: &store::Store) -> anyhow::Result<connector_core::Engine> {
+    let config = connector_core::EngineConfig::default();
+    if !store.is_postgres() {
+        return Ok(connector_core::Engine::new(
+            config,
+            Arc::new(connector_core::InProcessGovernor::new()),
+        )?);
+    }
+    // A lease outlives the longest request, so that a holder cut off from the database
+    // cannot lose its slots while its requests are still on the wire.
+    let opts = leases::LeaseOptions {
+        ttl: config.request_timeout + std::time::Duration::from_secs(30),
+        renew_every: std::time::Duration::from_secs(5),
+        ..leases::LeaseOptions::default()
+    };
+    let governor = leases::PgGovernor::with_connection(store.db.clone(), opts).await?;
+    tracing::info!("ERP concurrency slots are shared through PostgreSQL leases");
+    Ok(connector_core::Engine::new(config, Arc::new(governor))?)
 }
 
 async fn bootstrap_admin(store: &store::Store, cfg: &Config) -> anyhow::Result<()> {
