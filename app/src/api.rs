@@ -5,7 +5,7 @@
 
 use crate::error::AppError;
 use domain::views::{AuditEntry, IssuedLink, LinkView, StaffView, TenantDetail, TenantSummary};
-use domain::{Principal, Role, TenantId};
+use domain::{Principal, TenantId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
@@ -187,8 +187,8 @@ pub async fn create_staff(
 ) -> Result<StaffView, AppError> {
     let _ = csrf_token;
     let actor = require_admin().await?;
-    let role =
-        Role::parse(&role).ok_or_else(|| AppError::invalid("role must be admin or support"))?;
+    let role = domain::Role::parse(&role)
+        .ok_or_else(|| AppError::invalid("role must be admin or support"))?;
     let st = state()?;
     let v = st
         .store

@@ -57,9 +57,22 @@ fn main() -> std::process::ExitCode {
                 let _sims = if simulators {
                     let scenario = connectors::cli::load_scenario(scenario.as_deref())?;
                     let sims = connectors::cli::start_simulators(&scenario, simulator_port).await?;
-                    for (kind, running, _) in &sims {
-                        println!("{} simulator at {}", kind.display_name(), running.base_url);
+                    for (kind, running, describe) in &sims {
+                        println!(
+                            "{} simulator at {}  {}",
+                            kind.display_name(),
+                            running.base_url,
+                            describe
+                        );
                     }
+                    println!(
+                        "Demo tenants, with the credentials each simulator accepts: {}",
+                        if scenario.file == "default.yaml" {
+                            "connectors/core/scenarios/default.yaml"
+                        } else {
+                            &scenario.file
+                        }
+                    );
                     sims
                 } else {
                     Vec::new()
