@@ -4,7 +4,9 @@
 
 use crate::simulator::config::{ApprovalConfig, CompanyConfig, SeedConfig, UserConfig};
 use crate::simulator::store::Key;
-use crate::simulator::{ErrorKind, SimClock, SimConfig, SimHandle, Simulator};
+use crate::simulator::{
+    CompanyKnobs, ErrorKind, Faults, SimClock, SimConfig, SimHandle, Simulator,
+};
 use connector_core::domain::ErpKind;
 use connector_core::{
     ErpSimulator, ScenarioError, ScenarioSection, SharedClock, SimControl, SimInstance,
@@ -54,49 +56,64 @@ pub fn config_from(
             )
         })?;
         tenants.insert(t.id.clone(), db.to_uppercase());
-        if let Some(s) = t.faults.idle_timeout_secs {
-            cfg.session_timeout_minutes = s.div_ceil(60).max(1) as u32;
-        }
-        if let Some(n) = t.faults.error_5xx_every {
-            cfg.faults.error_every = Some(n as u64);
-        }
-        cfg.latency.request_ms = cfg.latency.request_ms.max(t.latency_ms);
-        if cfg
+        let idx = match cfg
             .companies
             .iter()
-            .any(|c| c.name.eq_ignore_ascii_case(&db))
+            .position(|c| c.name.eq_ignore_ascii_case(&db))
         {
-            continue;
+            Some(i) => i,
+            None => {
+                let v = t.volume as usize;
+                cfg.companies.push(CompanyConfig {
+                    name: db.clone(),
+                    users: vec![UserConfig {
+                        name: user.clone(),
+                        password,
+                        id: 1,
+                    }],
+                    seed: SeedConfig {
+                        business_partners: v.max(1),
+                        items: v.max(1),
+                        orders: v,
+                        invoices: v,
+                        purchase_orders: v / 2,
+                        journal_entries: v / 2,
+                        ..SeedConfig::default()
+                    },
+                    approvals: if t.faults.approvals {
+                        vec![ApprovalConfig {
+                            name: "All orders".into(),
+                            documents: vec!["Orders".into()],
+                            min_total: None,
+                            approver: user,
+                        }]
+                    } else {
+                        vec![]
+                    },
+                    ..CompanyConfig::default()
+                });
+                cfg.companies.len() - 1
+            }
+        };
+        // The tenant's latency and faults are its company's alone: other tenants on this
+        // simulator keep the server-wide conditions.
+        let server_faults = cfg.faults.clone();
+        let server_latency = cfg.latency.clone();
+        let company = &mut cfg.companies[idx];
+        if let Some(s) = t.faults.idle_timeout_secs {
+            company.session_timeout_minutes = Some(s.div_ceil(60).max(1) as u32);
         }
-        let v = t.volume as usize;
-        cfg.companies.push(CompanyConfig {
-            name: db,
-            users: vec![UserConfig {
-                name: user.clone(),
-                password,
-                id: 1,
-            }],
-            seed: SeedConfig {
-                business_partners: v.max(1),
-                items: v.max(1),
-                orders: v,
-                invoices: v,
-                purchase_orders: v / 2,
-                journal_entries: v / 2,
-                ..SeedConfig::default()
-            },
-            approvals: if t.faults.approvals {
-                vec![ApprovalConfig {
-                    name: "All orders".into(),
-                    documents: vec!["Orders".into()],
-                    min_total: None,
-                    approver: user,
-                }]
-            } else {
-                vec![]
-            },
-            ..CompanyConfig::default()
-        });
+        if let Some(n) = t.faults.error_5xx_every {
+            let f = company.faults.get_or_insert(server_faults);
+            f.error_every = (n > 0).then_some(n as u64);
+        }
+        if let Some(n) = t.faults.concurrency_limit {
+            company.max_sessions_per_user = Some(n as usize);
+        }
+        if t.latency_ms > 0 {
+            let l = company.latency.get_or_insert(server_latency);
+            l.request_ms = l.request_ms.max(t.latency_ms);
+        }
     }
     Ok((cfg, tenants))
 }
@@ -113,13 +130,15 @@ impl ErpSimulator for SapB1Simulator {
     ) -> Result<SimInstance, ScenarioError> {
         let (cfg, tenants) = config_from(section)?;
         let sim = Simulator::new(cfg, Arc::new(CoreClock(clock)));
+        let control = Control::new(sim.clone(), tenants);
+        for t in section.tenants.iter().filter(|t| t.faults.revoked) {
+            control
+                .set_fault(&t.id, "revoked", Value::Bool(true))
+                .map_err(|e| ScenarioError::new(&section.file, format!("tenant {}: {e}", t.id)))?;
+        }
         Ok(SimInstance {
             router: sim.router(),
-            control: Arc::new(Control {
-                sim,
-                tenants,
-                bumps: Mutex::new(0),
-            }),
+            control: Arc::new(control),
         })
     }
 }
@@ -139,6 +158,22 @@ impl Control {
             tenants,
             bumps: Mutex::new(0),
         }
+    }
+
+    /// Changes one company's overrides; the other companies keep theirs.
+    fn knobs(&self, company: &str, f: impl FnOnce(&mut CompanyKnobs)) -> Result<(), String> {
+        if self.sim.update_company(company, f) {
+            Ok(())
+        } else {
+            Err(format!("unknown company '{company}'"))
+        }
+    }
+
+    /// Changes one company's faults, starting from the server-wide ones when the company
+    /// had none of its own.
+    fn faults(&self, company: &str, f: impl FnOnce(&mut Faults)) -> Result<(), String> {
+        let server = self.sim.faults();
+        self.knobs(company, |k| f(k.faults.get_or_insert(server)))
     }
 
     fn company(&self, tenant: &str) -> Result<String, String> {
@@ -165,45 +200,48 @@ impl SimControl for Control {
                             u.0 = format!("revoked-{}", uuid::Uuid::new_v4());
                         }
                     });
-                    self.sim.expire_all_sessions();
+                    self.sim.expire_company_sessions(&company);
                 }
                 Ok(())
             }
             "error_5xx_every" => {
                 let n = num()?;
-                self.sim.update_config(|c| {
-                    c.faults.error_every = (n > 0).then_some(n);
-                    c.faults.error_kind = ErrorKind::ProxyError502;
-                });
-                Ok(())
+                self.faults(&company, |f| {
+                    f.error_every = (n > 0).then_some(n);
+                    f.error_kind = ErrorKind::ProxyError502;
+                })
+            }
+            "error_burst" => {
+                let n = num()?;
+                self.faults(&company, |f| f.error_burst = n)
             }
             "expire_every" => {
                 let n = num()?;
-                self.sim
-                    .update_config(|c| c.faults.expire_every = (n > 0).then_some(n));
-                Ok(())
-            }
-            "idle_timeout_secs" => {
-                let n = num()?;
-                self.sim
-                    .update_config(|c| c.session_timeout_minutes = n.div_ceil(60).max(1) as u32);
-                Ok(())
-            }
-            "latency_ms" => {
-                let n = num()?;
-                self.sim.update_config(|c| c.latency.request_ms = n);
-                Ok(())
+                self.faults(&company, |f| f.expire_every = (n > 0).then_some(n))
             }
             "slow_ms" => {
                 let n = num()?;
-                self.sim.update_config(|c| c.faults.slow_ms = n);
-                Ok(())
+                self.faults(&company, |f| f.slow_ms = n)
+            }
+            "idle_timeout_secs" => {
+                let n = num()?;
+                self.knobs(&company, |k| {
+                    k.session_timeout_minutes = Some(n.div_ceil(60).max(1) as u32)
+                })
+            }
+            "latency_ms" => {
+                let n = num()?;
+                let server = self.sim.latency();
+                self.knobs(&company, |k| {
+                    k.latency.get_or_insert(server).request_ms = n;
+                })
             }
             "concurrency_limit" => {
                 let n = num()?;
-                self.sim
-                    .update_config(|c| c.max_sessions_per_user = (n > 0).then_some(n as usize));
-                Ok(())
+                // Zero lifts this company's limit; it does not fall back to the server's.
+                self.knobs(&company, |k| {
+                    k.max_sessions_per_user = Some(if n > 0 { n as usize } else { usize::MAX })
+                })
             }
             "approvals" => {
                 let on = value.as_bool().unwrap_or(false);
@@ -222,7 +260,7 @@ impl SimControl for Control {
                 Ok(())
             }
             "expire_sessions" => {
-                self.sim.expire_all_sessions();
+                self.sim.expire_company_sessions(&company);
                 Ok(())
             }
             other => Err(format!("unknown sap_b1 fault '{other}'")),

@@ -91,6 +91,9 @@ pub struct Faults {
     /// Every Nth request (login excluded) fails with `error_kind` before doing anything.
     pub error_every: Option<u64>,
     pub error_kind: ErrorKind,
+    /// How many consecutive requests fail once `error_every` triggers (at least 1), so a
+    /// tenant can have bursts of 5xx answers rather than isolated ones.
+    pub error_burst: u64,
     /// Added to every answer.
     pub slow_ms: u64,
 }
@@ -105,6 +108,39 @@ pub struct CompanyConfig {
     pub udts: Vec<UdtSpec>,
     pub udos: Vec<UdoSpec>,
     pub approvals: Vec<ApprovalConfig>,
+    /// This company's idle timeout in minutes; `None` uses the server-wide one.
+    ///
+    /// This and the three fields below are the company's own operating conditions: each
+    /// company database stands for one tenant's Service Layer, so a slow or failing tenant
+    /// is configured here rather than on the whole simulator.
+    pub session_timeout_minutes: Option<u32>,
+    /// Concurrent sessions one user may hold in this company; `None` uses the server's.
+    pub max_sessions_per_user: Option<usize>,
+    /// This company's latency model; `None` uses the server-wide one.
+    pub latency: Option<Latency>,
+    /// This company's faults; `None` uses the server-wide ones.
+    pub faults: Option<Faults>,
+}
+
+/// The per-company overrides of [`CompanyConfig`], kept by the running simulator so that
+/// tests and the scenario controls can change one tenant's conditions while it runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompanyKnobs {
+    pub session_timeout_minutes: Option<u32>,
+    pub max_sessions_per_user: Option<usize>,
+    pub latency: Option<Latency>,
+    pub faults: Option<Faults>,
+}
+
+impl CompanyConfig {
+    pub fn knobs(&self) -> CompanyKnobs {
+        CompanyKnobs {
+            session_timeout_minutes: self.session_timeout_minutes,
+            max_sessions_per_user: self.max_sessions_per_user,
+            latency: self.latency.clone(),
+            faults: self.faults.clone(),
+        }
+    }
 }
 
 impl Default for CompanyConfig {
@@ -117,6 +153,10 @@ impl Default for CompanyConfig {
             udts: vec![],
             udos: vec![],
             approvals: vec![],
+            session_timeout_minutes: None,
+            max_sessions_per_user: None,
+            latency: None,
+            faults: None,
         }
     }
 }
@@ -271,6 +311,10 @@ impl SimConfig {
             }],
             approvals: vec![ApprovalConfig::default()],
             seed: SeedConfig::default(),
+            session_timeout_minutes: None,
+            max_sessions_per_user: None,
+            latency: None,
+            faults: None,
         };
         let de = CompanyConfig {
             name: "SBODEMODE".into(),
@@ -304,6 +348,10 @@ impl SimConfig {
                 per_second: 2,
                 start: "2024-06-03T09:30:00".into(),
             },
+            session_timeout_minutes: None,
+            max_sessions_per_user: None,
+            latency: None,
+            faults: None,
         };
         SimConfig {
             companies: vec![us, de],

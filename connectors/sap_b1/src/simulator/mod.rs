@@ -1,7 +1,9 @@
 //! An in-process SAP Business One Service Layer: an axum Router speaking `/b1s/v1` (OData
 //! V3) and `/b1s/v2` (OData V4) over several company databases, with real Login cookies,
 //! an idle timeout on a controllable clock, UDFs per database, approval drafts, `$batch`,
-//! per-user session limits, a latency model and switchable faults.
+//! per-user session limits, a latency model and switchable faults. Session limits, idle
+//! timeout, latency and faults can be set per company database, so one tenant's slow or
+//! failing Service Layer does not change what the other tenants see.
 
 pub mod config;
 pub mod metadata;
@@ -10,7 +12,7 @@ pub mod query;
 pub mod seed;
 pub mod store;
 
-pub use config::{CompanyConfig, ErrorKind, Faults, Latency, SimConfig};
+pub use config::{CompanyConfig, CompanyKnobs, ErrorKind, Faults, Latency, SimConfig};
 use store::{error, Company, Ctx, Resp};
 
 use axum::body::Body;
@@ -69,7 +71,8 @@ struct Session {
     last_seen: NaiveDateTime,
 }
 
-/// Counters a test can read to prove what happened on the wire.
+/// Counters a test can read to prove what happened on the wire. The simulator keeps one
+/// set for the whole server and one per company database.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
     pub logins: u64,
@@ -84,14 +87,121 @@ pub struct Stats {
     pub max_in_flight: u64,
 }
 
+/// Where the `expire_every` and `error_every` faults are in their cycle.
+#[derive(Debug, Default)]
+struct FaultCounters {
+    auth: u64,
+    error: u64,
+    /// Injected errors still owed by the burst in progress.
+    burst_left: u64,
+}
+
+/// One company database's running conditions: its own overrides, fault cycle and stats.
+/// Keeping these apart per company is what lets one tenant be slow or failing while the
+/// others on the same simulator are not.
+#[derive(Debug, Default)]
+struct Tenancy {
+    knobs: CompanyKnobs,
+    counters: FaultCounters,
+    stats: Stats,
+    in_flight: u64,
+}
+
+/// The settings that apply to one request, after company overrides.
+struct Conditions {
+    latency: Latency,
+    faults: Faults,
+    timeout: Duration,
+    max_sessions: Option<usize>,
+}
+
 struct Inner {
     config: SimConfig,
     companies: BTreeMap<String, Company>,
     sessions: HashMap<String, Session>,
     stats: Stats,
     in_flight: u64,
-    auth_counter: u64,
-    error_counter: u64,
+    /// The fault cycle of requests that belong to no known company (no or a dead session).
+    server_counters: FaultCounters,
+    /// Per company database (upper-case name).
+    tenancy: HashMap<String, Tenancy>,
+}
+
+/// The idle timeout of one company's sessions.
+fn timeout_for(config: &SimConfig, tenancy: &HashMap<String, Tenancy>, company: &str) -> Duration {
+    let minutes = tenancy
+        .get(company)
+        .and_then(|t| t.knobs.session_timeout_minutes)
+        .unwrap_or(config.session_timeout_minutes);
+    Duration::minutes(minutes as i64)
+}
+
+impl Inner {
+    fn conditions(&self, company: Option<&str>) -> Conditions {
+        let knobs = company.and_then(|c| self.tenancy.get(c)).map(|t| &t.knobs);
+        Conditions {
+            latency: knobs
+                .and_then(|k| k.latency.clone())
+                .unwrap_or_else(|| self.config.latency.clone()),
+            faults: knobs
+                .and_then(|k| k.faults.clone())
+                .unwrap_or_else(|| self.config.faults.clone()),
+            timeout: match company {
+                Some(c) => timeout_for(&self.config, &self.tenancy, c),
+                None => Duration::minutes(self.config.session_timeout_minutes as i64),
+            },
+            max_sessions: knobs
+                .and_then(|k| k.max_sessions_per_user)
+                .or(self.config.max_sessions_per_user),
+        }
+    }
+
+    fn counters(&mut self, company: Option<&str>) -> &mut FaultCounters {
+        match company.and_then(|c| self.tenancy.get_mut(c)) {
+            Some(t) => &mut t.counters,
+            None => &mut self.server_counters,
+        }
+    }
+
+    /// Updates the server-wide counters and, when the request belongs to one, the
+    /// company's.
+    fn count(&mut self, company: Option<&str>, f: impl Fn(&mut Stats)) {
+        f(&mut self.stats);
+        if let Some(t) = company.and_then(|c| self.tenancy.get_mut(c)) {
+            f(&mut t.stats);
+        }
+    }
+
+    /// Whether `error_every` (with its burst length) fails this request.
+    fn inject_error(&mut self, company: Option<&str>, faults: &Faults) -> bool {
+        let Some(n) = faults.error_every.filter(|n| *n > 0) else {
+            return false;
+        };
+        let c = self.counters(company);
+        let hit = if c.burst_left > 0 {
+            c.burst_left -= 1;
+            true
+        } else {
+            c.error += 1;
+            if c.error % n == 0 {
+                c.burst_left = faults.error_burst.max(1) - 1;
+                true
+            } else {
+                false
+            }
+        };
+        if hit {
+            self.count(company, |s| s.injected_errors += 1);
+        }
+        hit
+    }
+
+    fn reset_counters(&mut self) {
+        self.server_counters = FaultCounters::default();
+        for t in self.tenancy.values_mut() {
+            t.counters = FaultCounters::default();
+        }
+    }
 }
 
 /// A running simulator's state, shared by the Router and the test that drives it.
@@ -110,6 +220,17 @@ impl Simulator {
             .iter()
             .map(|c| (c.name.to_uppercase(), Company::new(c)))
             .collect();
+        let tenancy = config
+            .companies
+            .iter()
+            .map(|c| {
+                let t = Tenancy {
+                    knobs: c.knobs(),
+                    ..Tenancy::default()
+                };
+                (c.name.to_uppercase(), t)
+            })
+            .collect();
         Arc::new(Simulator {
             inner: Mutex::new(Inner {
                 config,
@@ -117,8 +238,8 @@ impl Simulator {
                 sessions: HashMap::new(),
                 stats: Stats::default(),
                 in_flight: 0,
-                auth_counter: 0,
-                error_counter: 0,
+                server_counters: FaultCounters::default(),
+                tenancy,
             }),
             clock,
         })
@@ -148,17 +269,37 @@ impl Simulator {
         self.clock.now()
     }
 
+    /// Server-wide counters (all companies together).
     pub fn stats(&self) -> Stats {
         self.lock().stats.clone()
     }
 
+    /// The counters of one company database; `None` when there is no such company.
+    pub fn company_stats(&self, company: &str) -> Option<Stats> {
+        self.lock()
+            .tenancy
+            .get(&company.to_uppercase())
+            .map(|t| t.stats.clone())
+    }
+
+    /// Sets the server-wide faults, which apply to every company without its own.
     pub fn set_faults(&self, f: Faults) {
         let mut g = self.lock();
         g.config.faults = f;
-        g.auth_counter = 0;
-        g.error_counter = 0;
+        g.reset_counters();
     }
 
+    /// The server-wide faults.
+    pub fn faults(&self) -> Faults {
+        self.lock().config.faults.clone()
+    }
+
+    /// The server-wide latency.
+    pub fn latency(&self) -> Latency {
+        self.lock().config.latency.clone()
+    }
+
+    /// Sets the server-wide latency, which applies to every company without its own.
     pub fn set_latency(&self, l: Latency) {
         self.lock().config.latency = l;
     }
@@ -167,9 +308,39 @@ impl Simulator {
         f(&mut self.lock().config);
     }
 
+    /// The current overrides of one company database.
+    pub fn company_knobs(&self, company: &str) -> Option<CompanyKnobs> {
+        self.lock()
+            .tenancy
+            .get(&company.to_uppercase())
+            .map(|t| t.knobs.clone())
+    }
+
+    /// Changes one company's overrides (faults, latency, idle timeout, session limit)
+    /// while the simulator runs; the others are untouched. A change of its faults
+    /// restarts that company's fault cycle. Returns false when there is no such company.
+    pub fn update_company(&self, company: &str, f: impl FnOnce(&mut CompanyKnobs)) -> bool {
+        let mut g = self.lock();
+        let Some(t) = g.tenancy.get_mut(&company.to_uppercase()) else {
+            return false;
+        };
+        let before = t.knobs.faults.clone();
+        f(&mut t.knobs);
+        if t.knobs.faults != before {
+            t.counters = FaultCounters::default();
+        }
+        true
+    }
+
     /// Ends every session at once, as an SL restart would.
     pub fn expire_all_sessions(&self) {
         self.lock().sessions.clear();
+    }
+
+    /// Ends the sessions of one company database only.
+    pub fn expire_company_sessions(&self, company: &str) {
+        let key = company.to_uppercase();
+        self.lock().sessions.retain(|_, s| s.company != key);
     }
 
     pub fn session_count(&self) -> usize {
@@ -256,6 +427,36 @@ impl Drop for InFlight {
     }
 }
 
+/// Marks a request as in flight for its company until the answer (after its delay) leaves.
+struct CompanyInFlight(Arc<Simulator>, String);
+
+impl Drop for CompanyInFlight {
+    fn drop(&mut self) {
+        let mut g = self.0.lock();
+        if let Some(t) = g.tenancy.get_mut(&self.1) {
+            t.in_flight = t.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// What the request handler decided: the answer, how long to hold it back, and the company
+/// it belongs to (already counted as in flight for that company).
+struct Answer {
+    delay_ms: u64,
+    response: Response,
+    company: Option<String>,
+}
+
+impl Answer {
+    fn immediate(response: Response) -> Answer {
+        Answer {
+            delay_ms: 0,
+            response,
+            company: None,
+        }
+    }
+}
+
 async fn handle(State(sim): State<SimHandle>, req: Request) -> Response {
     {
         let mut g = sim.lock();
@@ -263,14 +464,22 @@ async fn handle(State(sim): State<SimHandle>, req: Request) -> Response {
         g.stats.max_in_flight = g.stats.max_in_flight.max(g.in_flight);
     }
     let _guard = InFlight(sim.clone());
-    let (delay, resp) = handle_inner(&sim, req).await;
-    if delay > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    let answer = handle_inner(&sim, req).await;
+    // The company's in-flight mark was set under the lock in handle_inner, with no await
+    // in between, so the guard below always pairs with it.
+    let _company_guard = answer
+        .company
+        .clone()
+        .map(|c| CompanyInFlight(sim.clone(), c));
+    // The delay runs outside the state lock, so a slow company holds back only its own
+    // answers.
+    if answer.delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(answer.delay_ms)).await;
     }
-    resp
+    answer.response
 }
 
-async fn handle_inner(sim: &SimHandle, req: Request) -> (u64, Response) {
+async fn handle_inner(sim: &SimHandle, req: Request) -> Answer {
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(|q| q.to_string());
     let method = req.method().as_str().to_ascii_uppercase();
@@ -289,17 +498,19 @@ async fn handle_inner(sim: &SimHandle, req: Request) -> (u64, Response) {
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: json!({"message": "pong", "sender": sender, "timestamp": ts}).to_string(),
         };
-        return (0, to_response(r));
+        return Answer::immediate(to_response(r));
     }
     let (v2, rest) = if let Some(r) = path.strip_prefix("/b1s/v2") {
         (true, r.to_string())
     } else if let Some(r) = path.strip_prefix("/b1s/v1") {
         (false, r.to_string())
     } else {
-        return (
-            0,
-            to_response(error(404, -1000, "Unknown service root", false)),
-        );
+        return Answer::immediate(to_response(error(
+            404,
+            -1000,
+            "Unknown service root",
+            false,
+        )));
     };
     let rest = rest.trim_start_matches('/').to_string();
     let host = req
@@ -333,10 +544,7 @@ async fn handle_inner(sim: &SimHandle, req: Request) -> (u64, Response) {
     let body = match axum::body::to_bytes(req.into_body(), 64 * 1024 * 1024).await {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(_) => {
-            return (
-                0,
-                to_response(error(400, -1000, "Request body too large", v2)),
-            )
+            return Answer::immediate(to_response(error(400, -1000, "Request body too large", v2)))
         }
     };
     let method = match (method.as_str(), method_override) {
@@ -345,52 +553,77 @@ async fn handle_inner(sim: &SimHandle, req: Request) -> (u64, Response) {
     };
     let now = sim.clock.now();
     let mut g = sim.lock();
-    g.stats.requests += 1;
-    let lat = g.config.latency.clone();
-    let faults = g.config.faults.clone();
-    let base_delay = lat.request_ms + faults.slow_ms;
 
     if rest.eq_ignore_ascii_case("Login") && method == "POST" {
-        return (
-            base_delay + lat.login_ms,
-            login(&mut g, v2, &root, now, &body),
+        let (response, company) = login(&mut g, v2, &root, now, &body);
+        let cond = g.conditions(company.as_deref());
+        g.count(company.as_deref(), |s| s.requests += 1);
+        let delay_ms = cond.latency.request_ms + cond.faults.slow_ms + cond.latency.login_ms;
+        return answer(&mut g, delay_ms, response, company);
+    }
+
+    // The session names the company, and with it whose latency and faults apply. A
+    // request without a live session belongs to no company and gets the server's.
+    let sid = jar.get("B1SESSION").cloned();
+    let company = sid
+        .as_ref()
+        .and_then(|s| g.sessions.get(s))
+        .map(|s| s.company.clone());
+    let co = company.as_deref();
+    g.count(co, |s| s.requests += 1);
+    let cond = g.conditions(co);
+    let base_delay = cond.latency.request_ms + cond.faults.slow_ms;
+
+    if g.inject_error(co, &cond.faults) {
+        return answer(
+            &mut g,
+            base_delay,
+            injected(cond.faults.error_kind),
+            company,
         );
     }
 
-    if let Some(n) = faults.error_every {
-        g.error_counter += 1;
-        if n > 0 && g.error_counter % n == 0 {
-            g.stats.injected_errors += 1;
-            return (base_delay, injected(faults.error_kind));
-        }
-    }
-
     // Every other request needs a live session.
-    let Some(sid) = jar.get("B1SESSION").cloned() else {
-        return (base_delay, to_response(invalid_session(v2)));
+    let Some(sid) = sid else {
+        return answer(&mut g, base_delay, to_response(invalid_session(v2)), None);
     };
     if g.config.require_route_id && !jar.contains_key("ROUTEID") {
-        return (base_delay, to_response(invalid_session(v2)));
+        return answer(
+            &mut g,
+            base_delay,
+            to_response(invalid_session(v2)),
+            company,
+        );
     }
-    let timeout = Duration::minutes(g.config.session_timeout_minutes as i64);
     let alive = match g.sessions.get(&sid) {
         None => false,
-        Some(s) if now - s.last_seen > timeout => {
+        Some(s) if now - s.last_seen > cond.timeout => {
             g.sessions.remove(&sid);
-            g.stats.expired_by_idle += 1;
+            g.count(co, |s| s.expired_by_idle += 1);
             false
         }
         Some(_) => true,
     };
     if !alive {
-        return (base_delay, to_response(invalid_session(v2)));
+        return answer(
+            &mut g,
+            base_delay,
+            to_response(invalid_session(v2)),
+            company,
+        );
     }
-    if let Some(n) = faults.expire_every {
-        g.auth_counter += 1;
-        if n > 0 && g.auth_counter % n == 0 {
+    if let Some(n) = cond.faults.expire_every.filter(|n| *n > 0) {
+        let c = g.counters(co);
+        c.auth += 1;
+        if c.auth % n == 0 {
             g.sessions.remove(&sid);
-            g.stats.expired_by_fault += 1;
-            return (base_delay, to_response(invalid_session(v2)));
+            g.count(co, |s| s.expired_by_fault += 1);
+            return answer(
+                &mut g,
+                base_delay,
+                to_response(invalid_session(v2)),
+                company,
+            );
         }
     }
     let (company_name, user) = {
@@ -410,13 +643,22 @@ async fn handle_inner(sim: &SimHandle, req: Request) -> (u64, Response) {
             )],
             body: String::new(),
         };
-        return (base_delay, to_response(r));
+        return answer(&mut g, base_delay, to_response(r), company);
     }
 
+    let target = match &query {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.clone(),
+    };
     let inner = &mut *g;
     let cfg = &inner.config;
-    let Some(company) = inner.companies.get_mut(&company_name) else {
-        return (base_delay, to_response(invalid_session(v2)));
+    let Some(store) = inner.companies.get_mut(&company_name) else {
+        return answer(
+            &mut g,
+            base_delay,
+            to_response(invalid_session(v2)),
+            company,
+        );
     };
     let ctx = Ctx {
         v2,
@@ -425,19 +667,36 @@ async fn handle_inner(sim: &SimHandle, req: Request) -> (u64, Response) {
         user,
         cfg,
     };
-    let target = match &query {
-        Some(q) => format!("{rest}?{q}"),
-        None => rest.clone(),
-    };
     if rest == "$batch" && method == "POST" {
-        let (resp, n) = company.batch(&ctx, &content_type, &body);
-        inner.stats.batches += 1;
-        inner.stats.batch_requests += n as u64;
-        let delay = base_delay + lat.batch_item_ms * n as u64;
-        return (delay, to_response(versioned(resp, v2)));
+        let (resp, n) = store.batch(&ctx, &content_type, &body);
+        g.count(co, |s| {
+            s.batches += 1;
+            s.batch_requests += n as u64;
+        });
+        let delay = base_delay + cond.latency.batch_item_ms * n as u64;
+        return answer(&mut g, delay, to_response(versioned(resp, v2)), company);
     }
-    let resp = company.dispatch(&ctx, &method, &target, &headers, &body);
-    (base_delay, to_response(versioned(resp, v2)))
+    let resp = store.dispatch(&ctx, &method, &target, &headers, &body);
+    answer(
+        &mut g,
+        base_delay,
+        to_response(versioned(resp, v2)),
+        company,
+    )
+}
+
+/// Finishes a decision: marks the request in flight for its company (released after the
+/// delay by [`CompanyInFlight`]).
+fn answer(g: &mut Inner, delay_ms: u64, response: Response, company: Option<String>) -> Answer {
+    if let Some(t) = company.as_ref().and_then(|c| g.tenancy.get_mut(c)) {
+        t.in_flight += 1;
+        t.stats.max_in_flight = t.stats.max_in_flight.max(t.in_flight);
+    }
+    Answer {
+        delay_ms,
+        response,
+        company,
+    }
 }
 
 fn versioned(r: Resp, v2: bool) -> Resp {
@@ -452,16 +711,20 @@ fn invalid_session(v2: bool) -> Resp {
     error(401, 301, "Invalid session or session already timeout.", v2)
 }
 
-fn login(g: &mut Inner, v2: bool, root: &str, now: NaiveDateTime, body: &str) -> Response {
+/// Handles `POST /Login`. Also returns the company database the attempt was for, when it
+/// exists, so its latency and statistics apply.
+fn login(
+    g: &mut Inner,
+    v2: bool,
+    root: &str,
+    now: NaiveDateTime,
+    body: &str,
+) -> (Response, Option<String>) {
     let parsed: serde_json::Value = match serde_json::from_str(body) {
         Ok(v) => v,
         Err(e) => {
-            return to_response(error(
-                400,
-                -1000,
-                &format!("Invalid JSON in Login body: {e}"),
-                v2,
-            ))
+            let r = error(400, -1000, &format!("Invalid JSON in Login body: {e}"), v2);
+            return (to_response(r), None);
         }
     };
     let field = |k: &str| {
@@ -472,37 +735,49 @@ fn login(g: &mut Inner, v2: bool, root: &str, now: NaiveDateTime, body: &str) ->
             .to_string()
     };
     let (db, user, password) = (field("CompanyDB"), field("UserName"), field("Password"));
+    let db_key = db.to_uppercase();
+    let company = g.companies.contains_key(&db_key).then(|| db_key.clone());
+    let co = company.as_deref();
     let ok = g
         .companies
-        .get(&db.to_uppercase())
+        .get(&db_key)
         .and_then(|c| c.users.get(&user))
         .is_some_and(|(p, _)| *p == password);
     if !ok {
-        g.stats.failed_logins += 1;
+        g.count(co, |s| s.failed_logins += 1);
         let mut r = error(401, 100000027, "Login failed", v2);
         if v2 {
             r = r.header("OData-Version", "4.0");
         }
-        return to_response(r);
+        return (to_response(r), company);
     }
-    let db_key = db.to_uppercase();
-    let timeout = Duration::minutes(g.config.session_timeout_minutes as i64);
-    // Expired sessions no longer count against the per-user limit.
-    g.sessions.retain(|_, s| now - s.last_seen <= timeout);
-    if let Some(max) = g.config.max_sessions_per_user {
+    let cond = g.conditions(co);
+    // Expired sessions no longer count against the per-user limit; each session expires
+    // by its own company's idle timeout.
+    {
+        let Inner {
+            sessions,
+            config,
+            tenancy,
+            ..
+        } = &mut *g;
+        sessions.retain(|_, s| now - s.last_seen <= timeout_for(config, tenancy, &s.company));
+    }
+    if let Some(max) = cond.max_sessions {
         let held = g
             .sessions
             .values()
             .filter(|s| s.company == db_key && s.user == user)
             .count();
         if held >= max {
-            g.stats.failed_logins += 1;
-            return to_response(error(
+            g.count(co, |s| s.failed_logins += 1);
+            let r = error(
                 400,
                 -8037,
                 &format!("Maximum number of concurrent sessions ({max}) reached for user '{user}'"),
                 v2,
-            ));
+            );
+            return (to_response(r), company);
         }
     }
     let sid = uuid::Uuid::new_v4().to_string();
@@ -514,13 +789,14 @@ fn login(g: &mut Inner, v2: bool, root: &str, now: NaiveDateTime, body: &str) ->
             last_seen: now,
         },
     );
-    g.stats.logins += 1;
+    g.count(co, |s| s.logins += 1);
+    let minutes = cond.timeout.num_minutes();
     let body = if v2 {
         json!({"@odata.context": format!("{root}/$metadata#B1Sessions/$entity"), "SessionId": sid,
-            "Version": g.config.version, "SessionTimeout": g.config.session_timeout_minutes})
+            "Version": g.config.version, "SessionTimeout": minutes})
     } else {
         json!({"odata.metadata": format!("{root}/$metadata#B1Sessions/@Element"), "SessionId": sid,
-            "Version": g.config.version, "SessionTimeout": g.config.session_timeout_minutes})
+            "Version": g.config.version, "SessionTimeout": minutes})
     };
     let r = Resp {
         status: 200,
@@ -534,5 +810,5 @@ fn login(g: &mut Inner, v2: bool, root: &str, now: NaiveDateTime, body: &str) ->
         ],
         body: body.to_string(),
     };
-    to_response(versioned(r, v2))
+    (to_response(versioned(r, v2)), company)
 }
