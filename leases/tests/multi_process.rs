@@ -1,6 +1,8 @@
 //! Several OS processes share one ERP account's limit through PostgreSQL leases. A tiny
 //! HTTP server in the test counts concurrent requests: it must never see more than the
 //! limit, and it should be kept busy. A killed holder's slots come back after expiry.
+//! Processes sharing an account's rate budget together start no more requests per second
+//! than the account's rate, and use most of it.
 //!
 //! Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth, database `test`);
 //! each run uses its own table names.
@@ -89,6 +91,18 @@ fn worker(
     ttl_ms: u64,
     renew_ms: u64,
 ) -> Child {
+    worker_with(table, target, duration_ms, conc, ttl_ms, renew_ms, &[])
+}
+
+fn worker_with(
+    table: &str,
+    target: &str,
+    duration_ms: u64,
+    conc: usize,
+    ttl_ms: u64,
+    renew_ms: u64,
+    extra: &[String],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_leases-worker"))
         .args([
             DB,
@@ -101,6 +115,7 @@ fn worker(
             &ttl_ms.to_string(),
             &renew_ms.to_string(),
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -215,4 +230,89 @@ async fn a_killed_holders_slots_come_back_after_expiry() {
         "slots came back too late: {first} ms"
     );
     assert!(killed_at.elapsed() < Duration::from_secs(10));
+}
+
+/// Records when each request arrived.
+async fn arrivals_server() -> (Arc<Mutex<Vec<Instant>>>, String) {
+    let seen: Arc<Mutex<Vec<Instant>>> = Default::default();
+    let app = Router::new()
+        .route(
+            "/rate",
+            get(|State(s): State<Arc<Mutex<Vec<Instant>>>>| async move {
+                s.lock().unwrap().push(Instant::now());
+                // A little latency so requests overlap, as ERP calls do.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                "ok"
+            }),
+        )
+        .with_state(seen.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/rate", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (seen, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_a_rate_of_twenty_per_second() {
+    const RATE: f64 = 20.0;
+    const BURST: u32 = 5;
+    let (seen, url) = arrivals_server().await;
+    let t = table();
+    let extra = [RATE.to_string(), BURST.to_string()];
+    // Concurrency is not the bottleneck here (limit 5, 5 ms per request): the rate is.
+    let handles: Vec<_> = (0..3)
+        .map(|_| summary(worker_with(&t, &url, 3000, 4, 2000, 200, &extra)))
+        .collect();
+    let results: Vec<serde_json::Value> = tokio::task::spawn_blocking(move || {
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+    .await
+    .unwrap();
+    drop_tables(&t).await;
+    let mut at = seen.lock().unwrap().clone();
+    at.sort();
+    assert!(at.len() > 10, "too few requests: {}", at.len());
+    let (first, last) = (at[0], *at.last().unwrap());
+    // The busiest one-second window anywhere in the run (the burst allowed).
+    let mut max_1s = 0usize;
+    let mut j = 0;
+    for i in 0..at.len() {
+        while j < at.len() && at[j] < at[i] + Duration::from_secs(1) {
+            j += 1;
+        }
+        max_1s = max_1s.max(j - i);
+    }
+    // The steady state: leave out the first and last half second, when processes are
+    // still joining or have already left.
+    let (lo, hi) = (
+        first + Duration::from_millis(500),
+        last - Duration::from_millis(500),
+    );
+    let steady = at.iter().filter(|t| **t >= lo && **t < hi).count();
+    let steady_rate = steady as f64 / (hi - lo).as_secs_f64();
+    let overall_rate = at.len() as f64 / (last - first).as_secs_f64();
+    let per_process: Vec<u64> = results.iter().map(|r| r["ok"].as_u64().unwrap()).collect();
+    println!(
+        "3 processes sharing {RATE} req/s (burst {BURST}): {} requests in {:.2}s; steady {steady_rate:.2} req/s = {:.3} of the rate; overall {overall_rate:.2} req/s; busiest 1 s window {max_1s}; per process {per_process:?}; lease transactions {:?}",
+        at.len(),
+        (last - first).as_secs_f64(),
+        steady_rate / RATE,
+        results.iter().map(|r| r["lease_transactions"].as_u64().unwrap()).collect::<Vec<_>>(),
+    );
+    for r in &results {
+        assert_eq!(r["failed"], 0, "{r}");
+        assert!(r["ok"].as_u64().unwrap() >= 5, "a process was starved: {r}");
+    }
+    assert!(
+        max_1s as f64 <= RATE + BURST as f64 + 2.0,
+        "{max_1s} requests in one second against a rate of {RATE} (burst {BURST})"
+    );
+    assert!(
+        steady_rate <= RATE * 1.05,
+        "steady {steady_rate:.2} req/s exceeds {RATE}"
+    );
+    assert!(
+        steady_rate >= RATE * 0.8,
+        "steady {steady_rate:.2} req/s is below 0.8 of {RATE}"
+    );
 }

@@ -344,21 +344,49 @@ impl Adaptive {
 // Token bucket
 // ---------------------------------------------------------------------------------------
 
+/// A change the learning rule made to an account's rate, to be shared with the other
+/// processes that hold the same account (see [`Bucket::take_learned`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Learned {
+    /// A 429 lowered the account's rate to this value. Lowerings win over raises, so a
+    /// store should keep the lowest of concurrent lowerings.
+    Lowered(f64),
+    /// A run of successes probed the rate up from `from` to `to`. A store should apply it
+    /// only if the stored rate is still `from`, so a concurrent lowering is not undone.
+    Raised { from: f64, to: f64 },
+}
+
 /// A token bucket with an optional "blocked until" (from Retry-After) and the learning
 /// rule for unknown tiers. Waiters queue FIFO on the async mutex around it.
+///
+/// The rate and burst are the whole account's. A bucket may hold only a `share` of them
+/// (a fraction in 0..=1, default 1): several processes holding one account each take a
+/// share so that together they stay within the account's budget. The local burst is the
+/// account's burst times the share, rounded down but never below one token (a share of
+/// zero issues nothing).
 #[derive(Debug)]
 pub struct Bucket {
     mode: RateMode,
-    /// None: unlimited (also Learn mode before the first 429).
+    /// The account-wide rate. None: unlimited (also Learn mode before the first 429).
     rate: Option<f64>,
+    /// The account-wide burst.
     burst: f64,
+    /// The fraction of the account's rate and burst this bucket may use.
+    share: f64,
     tokens: f64,
     refilled: Instant,
     blocked_until: Option<Instant>,
     /// Start times in the last second, to estimate the achieved rate in Learn mode.
     recent: std::collections::VecDeque<Instant>,
     successes: u32,
+    /// The learned rate when last reported or adopted, and whether a 429 lowered it since.
+    reported: Option<f64>,
+    lowered: bool,
 }
+
+/// The longest a waiter sleeps before looking at the bucket again, so a share that grows
+/// while it sleeps (set by another task) is noticed promptly.
+const MAX_BUCKET_WAIT: Duration = Duration::from_millis(100);
 
 impl Bucket {
     pub fn new(mode: RateMode) -> Self {
@@ -372,24 +400,117 @@ impl Bucket {
             mode,
             rate,
             burst,
+            share: 1.0,
             tokens: burst,
             refilled: Instant::now(),
             blocked_until: None,
             recent: Default::default(),
             successes: 0,
+            reported: None,
+            lowered: false,
         }
     }
 
+    /// The mode this bucket was built for.
+    pub fn mode(&self) -> RateMode {
+        self.mode
+    }
+
+    /// The account-wide rate (configured or learned), None while unlimited.
     pub fn rate(&self) -> Option<f64> {
         self.rate
     }
 
+    /// The fraction of the account's budget this bucket holds.
+    pub fn share(&self) -> f64 {
+        self.share
+    }
+
+    /// The rate this bucket issues tokens at: the account's rate times the share.
+    pub fn local_rate(&self) -> Option<f64> {
+        self.rate.map(|r| r * self.share)
+    }
+
+    /// The local bucket depth: the account's burst times the share, rounded down, at
+    /// least one token unless the share is zero.
+    pub fn local_burst(&self) -> f64 {
+        if self.share <= 0.0 {
+            0.0
+        } else {
+            (self.burst * self.share + 1e-9).floor().max(1.0)
+        }
+    }
+
+    /// Sets the fraction of the account's budget this bucket may use (clamped to 0..=1).
+    /// Tokens earned at the old share are kept up to the new depth; a smaller share takes
+    /// effect at once.
+    pub fn set_share(&mut self, share: f64) {
+        let share = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.refill(Instant::now());
+        self.share = share;
+        self.tokens = self.tokens.min(self.local_burst());
+    }
+
+    /// Adopts an account-wide learned rate from elsewhere (another process's learning,
+    /// kept in a shared store). Only meaningful in Learn mode; ignored otherwise.
+    pub fn adopt_rate(&mut self, rate: Option<f64>) {
+        if !matches!(self.mode, RateMode::Learn) {
+            return;
+        }
+        let rate = rate.filter(|r| r.is_finite() && *r > 0.0);
+        if rate == self.rate {
+            self.reported = rate;
+            return;
+        }
+        self.refill(Instant::now());
+        self.rate = rate;
+        self.burst = rate.map_or(1.0, |r| r.ceil().max(1.0));
+        self.tokens = self.tokens.min(self.local_burst());
+        self.reported = rate;
+        self.lowered = false;
+        self.successes = 0;
+    }
+
+    /// Whether a 429 lowered the learned rate since it was last reported: worth sharing
+    /// with the other holders at once rather than at the next periodic renewal.
+    pub fn lowered_pending(&self) -> bool {
+        self.lowered
+    }
+
+    /// What the learning rule changed since the last call (or the last adoption), for a
+    /// shared store. None when nothing changed or the mode is not Learn.
+    pub fn take_learned(&mut self) -> Option<Learned> {
+        if !matches!(self.mode, RateMode::Learn) {
+            return None;
+        }
+        let out = match (self.rate, self.reported) {
+            (Some(r), _) if self.lowered => Some(Learned::Lowered(r)),
+            (Some(to), Some(from)) if to != from => Some(Learned::Raised { from, to }),
+            (Some(r), None) => Some(Learned::Lowered(r)),
+            _ => None,
+        };
+        self.reported = self.rate;
+        self.lowered = false;
+        out
+    }
+
     fn refill(&mut self, now: Instant) {
-        if let Some(rate) = self.rate {
+        if let Some(rate) = self.local_rate() {
             let dt = now.saturating_duration_since(self.refilled).as_secs_f64();
-            self.tokens = (self.tokens + dt * rate).min(self.burst);
+            self.tokens = (self.tokens + dt * rate).min(self.local_burst());
         }
         self.refilled = now;
+    }
+
+    /// Takes a token if one is available now (None), or says how long to wait before
+    /// asking again. Waits are capped at 100 ms so a share that changes meanwhile is seen.
+    /// Callers that want FIFO order serialise on a lock of their own around this.
+    pub fn poll_take(&mut self) -> Option<Duration> {
+        self.try_take(Instant::now())
     }
 
     /// How long to wait before a token is available, taking it when zero.
@@ -401,7 +522,7 @@ impl Bucket {
             self.blocked_until = None;
         }
         self.refill(now);
-        match self.rate {
+        match self.local_rate() {
             None => {
                 if matches!(self.mode, RateMode::Learn) {
                     self.recent.push_back(now);
@@ -415,12 +536,14 @@ impl Bucket {
                 }
                 None
             }
+            // A zero share issues nothing until the share grows.
+            Some(rate) if rate <= 0.0 => Some(MAX_BUCKET_WAIT),
             Some(rate) => {
                 if self.tokens >= 1.0 {
                     self.tokens -= 1.0;
                     None
                 } else {
-                    Some(Duration::from_secs_f64((1.0 - self.tokens) / rate))
+                    Some(Duration::from_secs_f64((1.0 - self.tokens) / rate).min(MAX_BUCKET_WAIT))
                 }
             }
         }
@@ -445,24 +568,35 @@ impl Bucket {
                     self.blocked_until = Some(self.blocked_until.map_or(until, |u| u.max(until)));
                 }
                 if matches!(self.mode, RateMode::Learn) {
-                    let achieved = self.recent.len() as f64;
                     let new_rate = match self.rate {
-                        None => (achieved * 0.9).max(0.5),
+                        None => {
+                            // What this bucket achieved is its share of what the account
+                            // saw, so scale it up to an account-wide estimate.
+                            let achieved = self.recent.len() as f64;
+                            let account = if self.share > 0.0 {
+                                achieved / self.share
+                            } else {
+                                achieved
+                            };
+                            (account * 0.9).max(0.5)
+                        }
                         Some(r) => (r * 0.7).max(0.1),
                     };
                     self.rate = Some(new_rate);
                     self.burst = new_rate.ceil().max(1.0);
-                    self.tokens = self.tokens.min(self.burst).min(0.0);
+                    self.tokens = self.tokens.min(self.local_burst()).min(0.0);
                     self.refilled = now;
                     self.successes = 0;
+                    self.lowered = true;
                 }
             }
             Outcome::Success => {
                 if matches!(self.mode, RateMode::Learn) {
                     if let Some(r) = self.rate {
-                        // Probe upwards slowly: +5% after a run of successes.
+                        // Probe upwards slowly: +5% after about ten seconds of successes
+                        // at this bucket's own rate.
                         self.successes += 1;
-                        if self.successes as f64 >= (r * 10.0).max(10.0) {
+                        if self.successes as f64 >= (r * self.share * 10.0).max(10.0) {
                             self.rate = Some(r * 1.05);
                             self.burst = (r * 1.05).ceil().max(1.0);
                             self.successes = 0;
@@ -705,6 +839,69 @@ mod tests {
             took >= Duration::from_millis(990) && took <= Duration::from_millis(1100),
             "{took:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bucket_share_scales_rate_and_burst() {
+        let mut b = Bucket::new(RateMode::Fixed {
+            per_second: 20.0,
+            burst: 5,
+        });
+        b.set_share(1.0 / 3.0);
+        assert_eq!(b.local_burst(), 1.0, "5 / 3 rounds down to one token");
+        let t0 = Instant::now();
+        for _ in 0..11 {
+            b.take().await;
+        }
+        // One from the burst, then ten at 20/3 per second: 1.5 s.
+        let took = t0.elapsed().as_secs_f64();
+        assert!((1.45..=1.6).contains(&took), "{took}");
+        // A zero share issues nothing, however long one waits.
+        b.set_share(0.0);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(b.poll_take().is_some());
+        b.set_share(1.0);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(b.local_burst(), 5.0);
+        for _ in 0..5 {
+            assert_eq!(
+                b.poll_take(),
+                None,
+                "a full burst after the share came back"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn learned_changes_are_reported_once() {
+        let mut b = Bucket::new(RateMode::Learn);
+        b.set_share(0.5);
+        for _ in 0..10 {
+            b.take().await;
+        }
+        assert_eq!(b.take_learned(), None);
+        b.observe(Outcome::RateLimited { retry_after: None });
+        assert!(b.lowered_pending());
+        // Ten starts at half the account's traffic: about 20 for the account, times 0.9.
+        assert_eq!(b.take_learned(), Some(Learned::Lowered(18.0)));
+        assert_eq!(b.take_learned(), None);
+        b.adopt_rate(Some(12.0));
+        assert_eq!((b.rate(), b.local_rate()), (Some(12.0), Some(6.0)));
+        assert_eq!(
+            b.take_learned(),
+            None,
+            "an adopted rate is not reported back"
+        );
+        for _ in 0..60 {
+            b.observe(Outcome::Success);
+        }
+        match b.take_learned() {
+            Some(Learned::Raised { from, to }) => {
+                assert_eq!(from, 12.0);
+                assert!((to - 12.6).abs() < 1e-9, "{to}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test(start_paused = true)]

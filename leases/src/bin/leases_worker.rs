@@ -1,13 +1,15 @@
 //! A worker process for the multi-process lease tests: it sends requests for one account
 //! through the engine with the PostgreSQL governor and prints a JSON summary.
 //!
-//! Usage: leases-worker DB_URL TABLE ACCOUNT LIMIT TARGET_URL DURATION_MS CONCURRENCY TTL_MS RENEW_MS
-//! A DURATION_MS of 0 runs until killed. The line `started` is printed after the first
+//! Usage: leases-worker DB_URL TABLE ACCOUNT LIMIT TARGET_URL DURATION_MS CONCURRENCY TTL_MS RENEW_MS [RATE BURST]
+//! A DURATION_MS of 0 runs until killed. RATE (requests per second, or `learn`) and BURST
+//! give the account a token-bucket rate budget as well. The line `started` is printed after the first
 //! successful request.
 
 use connector_core::domain::{ErpKind, TenantId};
 use connector_core::{
-    classify_by_status, AccountKey, AccountLimits, Engine, EngineConfig, Request, RequestContext,
+    classify_by_status, AccountKey, AccountLimits, Engine, EngineConfig, RateMode, Request,
+    RequestContext,
 };
 use leases::{LeaseOptions, PgGovernor};
 use std::io::Write;
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    anyhow::ensure!(a.len() == 9, "usage: leases-worker DB_URL TABLE ACCOUNT LIMIT TARGET_URL DURATION_MS CONCURRENCY TTL_MS RENEW_MS");
+    anyhow::ensure!(a.len() == 9 || a.len() == 11, "usage: leases-worker DB_URL TABLE ACCOUNT LIMIT TARGET_URL DURATION_MS CONCURRENCY TTL_MS RENEW_MS [RATE BURST]");
     let (db, table, account) = (&a[0], &a[1], &a[2]);
     let limit: u32 = a[3].parse()?;
     let target: url::Url = a[4].parse()?;
@@ -26,6 +28,14 @@ async fn main() -> anyhow::Result<()> {
     let concurrency: usize = a[6].parse()?;
     let ttl = Duration::from_millis(a[7].parse()?);
     let renew = Duration::from_millis(a[8].parse()?);
+    let rate = match a.get(9).map(String::as_str) {
+        None => RateMode::Unlimited,
+        Some("learn") => RateMode::Learn,
+        Some(r) => RateMode::Fixed {
+            per_second: r.parse()?,
+            burst: a[10].parse()?,
+        },
+    };
     let gov = PgGovernor::connect(
         db,
         LeaseOptions {
@@ -41,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
         tenant: TenantId("lease-test".into()),
         erp: ErpKind::Netsuite,
         account: AccountKey::new(ErpKind::Netsuite, account.clone()),
-        limits: AccountLimits::concurrency(limit),
+        limits: AccountLimits::concurrency(limit).with_rate(rate),
     };
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -79,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
     for t in tasks {
         t.await?;
     }
+    let final_share = gov.rate_share(&ctx.account);
     gov.release_all().await?;
     println!(
         "{}",
@@ -88,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
             "failed": failed.load(Ordering::SeqCst),
             "first_request_ms": first_ms.load(Ordering::SeqCst),
             "lease_transactions": gov.renewals(),
+            "rate_share_at_end": final_share,
         })
     );
     Ok(())
