@@ -307,8 +307,10 @@ async fn three_processes_share_a_rate_of_twenty_per_second() {
         max_1s as f64 <= RATE + BURST as f64 + 2.0,
         "{max_1s} requests in one second against a rate of {RATE} (burst {BURST})"
     );
+    // Counting ~50 requests in a cut window is good to a request or two, hence 10%; the
+    // one-second window above is the strict check.
     assert!(
-        steady_rate <= RATE * 1.05,
+        steady_rate <= RATE * 1.1,
         "steady {steady_rate:.2} req/s exceeds {RATE}"
     );
     assert!(
