@@ -324,3 +324,205 @@ impl SimControl for Control {
         json!({"erp": "sap_b1", "paths": ["/b1s/v1", "/b1s/v2"], "tenants": self.tenants})
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connector_core::Scenario;
+
+    fn section(text: &str) -> ScenarioSection {
+        Scenario::parse("scen.yaml", text)
+            .expect("scenario parses")
+            .section(ErpKind::SapB1)
+    }
+
+    const GOOD: &str = "\
+name: two sap tenants
+tenants:
+  - id: globex
+    erp: sap_b1
+    volume: 4
+    latency_ms: 250
+    credentials: { company_db: sbodemous, username: manager, password: pw1 }
+    faults: { idle_timeout_secs: 90, error_5xx_every: 3, concurrency_limit: 2 }
+  - id: hooli
+    erp: sap_b1
+    volume: 6
+    credentials: { username: boss, password: pw2 }
+  - id: other
+    erp: netsuite
+erps:
+  sap_b1:
+    page_size: 7
+    companies:
+      - name: SBODEMOUS
+        users: [{ name: manager, password: from-section, id: 1 }]
+        latency: { request_ms: 20, login_ms: 5 }
+";
+
+    #[test]
+    fn a_good_section_gives_each_tenant_its_own_company_conditions() {
+        let (cfg, tenants) = config_from(&section(GOOD)).expect("valid section");
+        assert_eq!(
+            tenants,
+            BTreeMap::from([
+                ("globex".to_string(), "SBODEMOUS".to_string()),
+                ("hooli".to_string(), "HOOLI".to_string()),
+            ])
+        );
+        assert_eq!(cfg.page_size, 7);
+        // The server-wide knobs are untouched by the tenants' faults and latency.
+        assert_eq!(cfg.session_timeout_minutes, 30);
+        assert_eq!(cfg.faults, Faults::default());
+        assert_eq!(cfg.latency.request_ms, 0);
+        assert_eq!(cfg.max_sessions_per_user, None);
+        assert_eq!(cfg.companies.len(), 2);
+
+        let globex = &cfg.companies[0];
+        assert_eq!(globex.name, "SBODEMOUS");
+        // The section's company is used as written; the tenant adds its conditions.
+        assert_eq!(globex.users[0].password, "from-section");
+        assert_eq!(globex.session_timeout_minutes, Some(2), "90 s rounds up");
+        assert_eq!(globex.max_sessions_per_user, Some(2));
+        assert_eq!(globex.faults.as_ref().unwrap().error_every, Some(3));
+        let lat = globex.latency.as_ref().unwrap();
+        assert_eq!((lat.request_ms, lat.login_ms), (250, 5));
+
+        let hooli = &cfg.companies[1];
+        assert_eq!(hooli.name, "hooli".to_uppercase());
+        assert_eq!(hooli.users[0].name, "boss");
+        assert_eq!(hooli.users[0].password, "pw2");
+        assert_eq!(hooli.seed.orders, 6);
+        assert_eq!(hooli.seed.purchase_orders, 3);
+        assert_eq!(hooli.latency, None);
+        assert_eq!(hooli.faults, None);
+        assert_eq!(hooli.session_timeout_minutes, None);
+        assert_eq!(hooli.max_sessions_per_user, None);
+    }
+
+    #[test]
+    fn set_fault_changes_only_the_named_tenants_company() {
+        let (cfg, tenants) = config_from(&section(GOOD)).unwrap();
+        let sim = Simulator::new(
+            cfg,
+            crate::simulator::ManualClock::at("2024-06-01T12:00:00"),
+        );
+        let control = Control::new(sim.clone(), tenants);
+        control
+            .set_fault("hooli", "expire_every", json!(2))
+            .unwrap();
+        control.set_fault("hooli", "slow_ms", json!(300)).unwrap();
+        control.set_fault("hooli", "latency_ms", json!(40)).unwrap();
+        let h = sim.company_knobs("HOOLI").unwrap();
+        let f = h.faults.unwrap();
+        assert_eq!((f.expire_every, f.slow_ms), (Some(2), 300));
+        assert_eq!(h.latency.unwrap().request_ms, 40);
+        let g = sim.company_knobs("SBODEMOUS").unwrap();
+        assert_eq!(g.faults.unwrap().expire_every, None);
+        assert_eq!(g.latency.unwrap().request_ms, 250);
+        assert_eq!(
+            sim.faults(),
+            Faults::default(),
+            "server-wide faults unchanged"
+        );
+        assert!(control
+            .set_fault("nobody", "slow_ms", json!(1))
+            .unwrap_err()
+            .contains("unknown sap_b1 tenant 'nobody'"));
+        assert!(control
+            .set_fault("hooli", "slow_ms", json!("fast"))
+            .unwrap_err()
+            .contains("needs a number"));
+        assert!(control
+            .set_fault("hooli", "meteor", json!(1))
+            .unwrap_err()
+            .contains("unknown sap_b1 fault 'meteor'"));
+    }
+
+    #[test]
+    fn a_misspelt_field_is_an_error_naming_file_line_and_field() {
+        let text = "\
+tenants: []
+erps:
+  sap_b1:
+    companies:
+      - name: SBODEMOUS
+        latency: { request_ms: 5 }
+        fautls: { slow_ms: 10 }
+";
+        let e = config_from(&section(text)).unwrap_err();
+        assert_eq!(e.file, "scen.yaml");
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.contains("fautls"), "{e}");
+        assert!(e.message.contains("companies[0]"), "{e}");
+        assert!(e.to_string().starts_with("scen.yaml:7:"), "{e}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_is_an_error_naming_its_path() {
+        let text = "\
+tenants: []
+erps:
+  sap_b1:
+    companies:
+      - name: SBODEMOUS
+        faults:
+          error_kind: teapot_418
+";
+        let e = config_from(&section(text)).unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.contains("companies[0].faults.error_kind"), "{e}");
+        assert!(e.message.contains("teapot_418"), "{e}");
+    }
+
+    #[test]
+    fn a_tenant_without_a_password_is_an_error_naming_the_tenant() {
+        let text = "\
+tenants:
+  - id: initrode
+    erp: sap_b1
+    credentials: { company_db: SBOINI, username: manager }
+";
+        let e = config_from(&section(text)).unwrap_err();
+        assert_eq!(e.file, "scen.yaml");
+        assert!(
+            e.message
+                .contains("tenant initrode: credentials.password is required"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tenant_revoked_from_the_start_cannot_log_in_but_the_others_can() {
+        use tower::ServiceExt;
+        let text = "\
+tenants:
+  - id: revoked
+    erp: sap_b1
+    volume: 1
+    credentials: { company_db: SBOREV, password: pw }
+    faults: { revoked: true }
+  - id: fine
+    erp: sap_b1
+    volume: 1
+    credentials: { company_db: SBOFINE, password: pw }
+";
+        let clock = connector_core::TestClock::at(chrono::Utc::now());
+        let inst = SIMULATOR
+            .router(&section(text), clock.shared())
+            .expect("router");
+        assert_eq!(inst.control.describe()["tenants"]["revoked"], "SBOREV");
+        for (db, want) in [("SBOREV", 401), ("SBOFINE", 200)] {
+            let req = http::Request::builder()
+                .method("POST")
+                .uri("/b1s/v1/Login")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(
+                    json!({"CompanyDB": db, "UserName": "manager", "Password": "pw"}).to_string(),
+                ))
+                .unwrap();
+            let resp = inst.router.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status().as_u16(), want, "{db}");
+        }
+    }
+}
