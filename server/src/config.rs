@@ -27,6 +27,9 @@ pub struct Config {
     pub session_idle_minutes: i64,
     /// Let ERP connections point at 127.0.0.1 (the local simulators). Demo and tests only.
     pub allow_loopback_erps: bool,
+    /// Let ERP host names resolve to private-network addresses (an on-premises SAP B1
+    /// Service Layer reached over a VPN). Off by default: tenant-supplied hosts are untrusted.
+    pub allow_private_erps: bool,
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -45,6 +48,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     session_idle_minutes: Option<i64>,
     allow_loopback_erps: Option<bool>,
+    allow_private_erps: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +157,10 @@ impl Config {
             Some(v) => parse_bool("SWITCHYARD_ALLOW_LOOPBACK_ERPS", &v)?,
             None => fc.allow_loopback_erps.unwrap_or(false),
         };
+        let allow_private_erps = match env("SWITCHYARD_ALLOW_PRIVATE_ERPS") {
+            Some(v) => parse_bool("SWITCHYARD_ALLOW_PRIVATE_ERPS", &v)?,
+            None => fc.allow_private_erps.unwrap_or(false),
+        };
         Ok(Config {
             bind,
             database_url,
@@ -184,6 +192,7 @@ impl Config {
             max_body_bytes,
             session_idle_minutes,
             allow_loopback_erps,
+            allow_private_erps,
         })
     }
 

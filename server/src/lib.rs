@@ -33,7 +33,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Started> {
         .collect();
     let vault = Arc::new(store::vault::Vault::from_keys(&key, &previous)?);
     bootstrap_admin(&store, cfg).await?;
-    let engine = build_engine(&store).await?;
+    let engine = build_engine(&store, cfg).await?;
     let connectors = Arc::new(connect::RegistryConnectors::new(
         engine,
         cfg.allow_loopback_erps,
@@ -57,8 +57,14 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Started> {
 /// One engine for every ERP request of this process. On PostgreSQL the governor's slots are
 /// leases shared with every other instance on the same database, so an ERP account's
 /// concurrency limit holds across them; on SQLite (one instance) they are in-process.
-async fn build_engine(store: &store::Store) -> anyhow::Result<connector_core::Engine> {
-    let config = connector_core::EngineConfig::default();
+async fn build_engine(
+    store: &store::Store,
+    cfg: &Config,
+) -> anyhow::Result<connector_core::Engine> {
+    let config = connector_core::EngineConfig {
+        allow_private_networks: cfg.allow_loopback_erps || cfg.allow_private_erps,
+        ..connector_core::EngineConfig::default()
+    };
     if !store.is_postgres() {
         return Ok(connector_core::Engine::new(
             config,

@@ -166,6 +166,8 @@ fn test_engine() -> Engine {
             max_retry_after: Duration::from_millis(200),
         },
         user_agent: "switchyard-conformance".into(),
+        // The simulators listen on 127.0.0.1.
+        allow_private_networks: true,
     };
     Engine::new(config, Arc::new(InProcessGovernor::new())).expect("http client builds")
 }

@@ -189,15 +189,11 @@ pub fn validate_base_url(raw: &str, policy: UrlPolicy<'_>) -> Result<Url, Connec
         }
         return Ok(url);
     }
+    // Literal addresses are checked here; host names are checked again when they
+    // resolve (netguard), so a name pointing at an internal address fails too.
     let private = match &host {
-        url::Host::Ipv4(ip) => {
-            ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
-        }
-        url::Host::Ipv6(ip) => {
-            ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
+        url::Host::Ipv4(ip) => crate::netguard::is_non_public(std::net::IpAddr::V4(*ip)),
+        url::Host::Ipv6(ip) => crate::netguard::is_non_public(std::net::IpAddr::V6(*ip)),
         url::Host::Domain(_) => false,
     };
     if private {

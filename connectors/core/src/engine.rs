@@ -79,6 +79,10 @@ pub struct EngineConfig {
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// Let host names resolve to loopback, private and link-local addresses. Off by
+    /// default: customer-supplied hosts are untrusted (see `netguard`). An operator turns
+    /// it on for on-premises ERPs on a private network, or for local simulators.
+    pub allow_private_networks: bool,
 }
 
 impl Default for EngineConfig {
@@ -88,6 +92,7 @@ impl Default for EngineConfig {
             request_timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             user_agent: concat!("switchyard/", env!("CARGO_PKG_VERSION")).to_string(),
+            allow_private_networks: false,
         }
     }
 }
@@ -379,7 +384,11 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig, governor: Arc<dyn Governor>) -> Result<Self, ConnectorError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !config.allow_private_networks {
+            builder = builder.dns_resolver(Arc::new(crate::netguard::PublicOnlyResolver));
+        }
+        let http = builder
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(config.user_agent.clone())
@@ -549,6 +558,15 @@ impl Engine {
             builder = builder.timeout(t);
         }
         let transport = |e: reqwest::Error| {
+            // A host that resolves only to internal addresses is the caller's error, not
+            // the ERP's: never retried, named plainly.
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                if let Some(np) = s.downcast_ref::<crate::netguard::NonPublicHost>() {
+                    return (ConnectorError::invalid_input(np.to_string()), false);
+                }
+                source = s.source();
+            }
             let never_sent = e.is_connect();
             let what = if e.is_timeout() {
                 "timed out"

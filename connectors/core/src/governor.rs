@@ -461,6 +461,11 @@ impl Bucket {
         if !matches!(self.mode, RateMode::Learn) {
             return;
         }
+        if self.lowered {
+            // A 429 lowered the rate after the shared store was read: the store's value is
+            // older news. Keep ours until the next renewal reports it.
+            return;
+        }
         let rate = rate.filter(|r| r.is_finite() && *r > 0.0);
         if rate == self.rate {
             self.reported = rate;
@@ -870,6 +875,22 @@ mod tests {
                 "a full burst after the share came back"
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lowering_not_yet_reported_survives_an_older_stored_rate() {
+        let mut b = Bucket::new(RateMode::Learn);
+        for _ in 0..10 {
+            b.take().await;
+        }
+        b.observe(Outcome::RateLimited { retry_after: None });
+        // A renewal that read the store before the 429 comes back with "nothing learned".
+        b.adopt_rate(None);
+        assert_eq!(b.rate(), Some(9.0), "the 429's lesson was lost");
+        assert_eq!(b.take_learned(), Some(Learned::Lowered(9.0)));
+        // Once reported, the store's value is adopted again.
+        b.adopt_rate(Some(7.0));
+        assert_eq!(b.rate(), Some(7.0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,6 +17,7 @@ pub mod contract;
 pub mod engine;
 pub mod error;
 pub mod governor;
+pub mod netguard;
 pub mod secret;
 pub mod session;
 pub mod sim;

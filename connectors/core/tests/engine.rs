@@ -371,3 +371,37 @@ fn retry_after_parses_seconds_and_dates() {
     );
     assert_eq!(engine::parse_retry_after("soon"), None);
 }
+
+#[tokio::test]
+async fn host_names_that_resolve_to_internal_addresses_are_refused_unless_allowed() {
+    let s = Script::new(&[]);
+    let sim = start(&s).await;
+    // `localhost` resolves to 127.0.0.1: a name a tenant could use to reach internal services.
+    let by_name = sim.base_url.replace("127.0.0.1", "localhost");
+    let err = engine(3)
+        .send(req(&by_name, Method::GET), &classifier)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput, "{err:?}");
+    assert!(err.message.contains("non-public"), "{}", err.message);
+    assert_eq!(
+        s.hits(),
+        0,
+        "nothing reached the internal server, and nothing was retried"
+    );
+
+    let open = Engine::new(
+        EngineConfig {
+            allow_private_networks: true,
+            ..EngineConfig::default()
+        },
+        Arc::new(InProcessGovernor::new()),
+    )
+    .unwrap();
+    let resp = open
+        .send(req(&by_name, Method::GET), &classifier)
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(s.hits(), 1);
+}

@@ -86,6 +86,7 @@ pub fn fast_engine(max_attempts: u32) -> Engine {
                 max_retry_after: Duration::from_millis(200),
             },
             user_agent: "switchyard-netsuite-tests".into(),
+            allow_private_networks: true,
         },
         Arc::new(InProcessGovernor::new()),
     )
