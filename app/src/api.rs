@@ -19,6 +19,8 @@ pub struct OnboardingView {
     pub tenant_id: TenantId,
     pub tenant_name: String,
     pub connections: Vec<domain::views::ConnectionView>,
+    /// The viewer holds this tenant's link (and so owns its credentials), rather than staff.
+    pub viewer_is_holder: bool,
 }
 
 #[server(prefix = "/api", endpoint = "sign_in")]
@@ -160,7 +162,7 @@ pub async fn tenant_audit(tenant_id: TenantId) -> Result<Vec<AuditEntry>, AppErr
 
 #[server(prefix = "/api", endpoint = "onboarding_info", input = GetUrl)]
 pub async fn onboarding_info(tenant_id: TenantId) -> Result<OnboardingView, AppError> {
-    require_tenant(&tenant_id).await?;
+    let viewer = require_tenant(&tenant_id).await?;
     let st = state()?;
     let t = st.store.tenant(&tenant_id).await?;
     let connections = st.store.list_connections(&tenant_id).await?;
@@ -168,6 +170,7 @@ pub async fn onboarding_info(tenant_id: TenantId) -> Result<OnboardingView, AppE
         tenant_id: t.id,
         tenant_name: t.name,
         connections,
+        viewer_is_holder: !viewer.is_staff(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! Connecting an ERP and browsing what was discovered in it: the forms built from the
 //! connector declarations, and the schema browser.
 
-use crate::api::{erp_catalog, tenant_schema, ConnectErp, RecheckConnection};
+use crate::api::{erp_catalog, tenant_schema, ConnectErp, ExportCredentials, RecheckConnection};
 use crate::components::{when, CsrfField, ErrorBox};
 use domain::catalog::{CatalogEntry, CredentialForm};
 use domain::schema::{FieldType, Origin};
@@ -154,6 +154,29 @@ pub fn RecheckButton(
             <input type="hidden" name="connection_id" value=connection_id/>
             <button type="submit" class="small">"Check again"</button>
         </ActionForm>
+    }
+}
+
+/// Lets the tenant take its own credentials back out of the vault (they own them).
+#[component]
+pub fn ExportButton(tenant: TenantId, connection_id: String) -> impl IntoView {
+    let action = ServerAction::<ExportCredentials>::new();
+    view! {
+        <ActionForm action=action attr:class="inline">
+            <CsrfField/>
+            <input type="hidden" name="tenant_id" value=tenant.0/>
+            <input type="hidden" name="connection_id" value=connection_id/>
+            <button type="submit" class="small secondary">"Export credentials"</button>
+        </ActionForm>
+        {move || action.value().get().map(|r| match r {
+            Ok(json) => view! {
+                <div class="alert ok">
+                    <p>"Your stored credentials (keep them safe):"</p>
+                    <textarea readonly class="mono export" data-testid="exported-credentials">{json}</textarea>
+                </div>
+            }.into_any(),
+            Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+        })}
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::api::*;
 use crate::components::{when, CsrfField, ErrorBox, TopBar};
-use crate::connect::{ConnectPanel, ConnectionLine, RecheckButton, SchemaBrowser};
+use crate::connect::{ConnectPanel, ConnectionLine, ExportButton, RecheckButton, SchemaBrowser};
 use domain::views::LinkState;
 use domain::TenantId;
 use leptos::prelude::*;
@@ -289,6 +289,7 @@ pub fn OnboardingPage() -> impl IntoView {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                         Ok(info) => {
                             let tenant = info.tenant_id.clone();
+                            let holder = info.viewer_is_holder;
                             view! {
                                 <h1 data-testid="onboarding-title">"Connect " {info.tenant_name.clone()} "'s ERP"</h1>
                                 <p>"Choose the system your company runs and how to sign in. Secrets go straight into Switchyard's vault and are never shown again; you can revoke them in your ERP at any time."</p>
@@ -299,7 +300,13 @@ pub fn OnboardingPage() -> impl IntoView {
                                     } else {
                                         view! { <ul class="plain">{info.connections.into_iter().map(|c| {
                                             let cid = c.id.clone();
-                                            view! { <li><ConnectionLine c=c/> " " <RecheckButton tenant=tenant.clone() connection_id=cid action=recheck/></li> }
+                                            view! {
+                                                <li>
+                                                    <ConnectionLine c=c/> " "
+                                                    <RecheckButton tenant=tenant.clone() connection_id=cid.clone() action=recheck/> " "
+                                                    {holder.then(|| view! { <ExportButton tenant=tenant.clone() connection_id=cid.clone()/> })}
+                                                </li>
+                                            }
                                         }).collect_view()}</ul> }.into_any()
                                     }}
                                 </section>

@@ -36,14 +36,17 @@ test("a tenant connects SAP Business One through its link and browses the discov
   await expect(schema).toContainText("U_Region");
   await expect(schema).not.toContainText("U_ProjectCode");
 
-  // The secret never comes back to the page.
+  // The secret never comes back to the page, until its owner asks to export it.
   await expect(p.locator("body")).not.toContainText("globex-password");
+  await p.getByTestId("your-connections").getByRole("button", { name: "Export credentials" }).click();
+  await expect(p.getByTestId("exported-credentials")).toHaveValue(/"password":"globex-password"/);
 
   // Staff see the connection and its schema on the tenant page.
   await page.goto(`/tenants/${tenant}`);
   await expect(page.getByTestId("connections-panel")).toContainText("Globex production");
   await expect(page.getByTestId("connections-panel").locator(".conn")).toHaveAttribute("data-status", "active");
   await expect(page.getByTestId("schema-panel")).toContainText("U_ProjectCode");
+  await expect(page.getByRole("button", { name: "Export credentials" })).toHaveCount(0);
   await holder.close();
 });
 
