@@ -30,8 +30,9 @@ pub struct ErrorContext {
 pub struct ConnectorError {
     pub code: ErrorCode,
     pub message: String,
+    /// Boxed: errors travel in every `Result` of the hot path, and most never carry context.
     #[serde(default)]
-    pub context: ErrorContext,
+    pub context: Box<ErrorContext>,
     /// How long the ERP asked us to wait (Retry-After), when it said.
     #[serde(
         default,
@@ -46,7 +47,7 @@ impl ConnectorError {
         Self {
             code,
             message: message.into(),
-            context: ErrorContext::default(),
+            context: Box::default(),
             retry_after: None,
         }
     }
