@@ -162,7 +162,7 @@ async fn three_processes_share_a_limit_of_five_and_keep_it_busy() {
     })
     .await
     .unwrap();
-    let (start, end) = c.window.lock().unwrap().clone();
+    let (start, end) = *c.window.lock().unwrap();
     let window = end.unwrap() - start.unwrap();
     let busy = Duration::from_micros(c.busy_us.load(Ordering::SeqCst));
     let utilisation = busy.as_secs_f64() / (LIMIT as f64 * window.as_secs_f64());

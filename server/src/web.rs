@@ -157,7 +157,7 @@ pub async fn authenticate(
     };
     if let Some(p) = principal.clone() {
         let still = match &p {
-            Principal::Staff { user_id, .. } => st.store.refresh_staff(user_id).await.map(|o| o),
+            Principal::Staff { user_id, .. } => st.store.refresh_staff(user_id).await,
             Principal::LinkHolder { tenant_id, link_id } => st
                 .store
                 .link_still_valid(tenant_id, link_id)

@@ -171,7 +171,7 @@ impl Company {
                 None
             } else {
                 // Every third record lives at the top level; the rest rotate over entities.
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     None
                 } else {
                     Some(entities[i % entities.len()].clone())

@@ -242,7 +242,7 @@ pub fn seeded_value(account: &str, rt: &str, field: &FieldDef, id: u64) -> Optio
         }
         FieldKind::Integer => json!((r % 1000) as i64),
         FieldKind::Float => json!(((r % 1_000_000) as f64) / 100.0),
-        FieldKind::Boolean => json!(r % 7 == 0),
+        FieldKind::Boolean => json!(r.is_multiple_of(7)),
         FieldKind::Date => {
             let t = SEED_EPOCH + ((r % 700) as i64) * 86_400;
             json!(super::fmt_date(t))
@@ -266,7 +266,7 @@ pub fn seeded_value(account: &str, rt: &str, field: &FieldDef, id: u64) -> Optio
         }
     };
     // Optional fields are sometimes empty, as real data is.
-    if !field.required && r % 11 == 0 {
+    if !field.required && r.is_multiple_of(11) {
         return None;
     }
     Some(v)

@@ -183,7 +183,7 @@ impl Inner {
             true
         } else {
             c.error += 1;
-            if c.error % n == 0 {
+            if c.error.is_multiple_of(n) {
                 c.burst_left = faults.error_burst.max(1) - 1;
                 true
             } else {
@@ -615,7 +615,7 @@ async fn handle_inner(sim: &SimHandle, req: Request) -> Answer {
     if let Some(n) = cond.faults.expire_every.filter(|n| *n > 0) {
         let c = g.counters(co);
         c.auth += 1;
-        if c.auth % n == 0 {
+        if c.auth.is_multiple_of(n) {
             g.sessions.remove(&sid);
             g.count(co, |s| s.expired_by_fault += 1);
             return answer(
