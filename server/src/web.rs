@@ -393,15 +393,11 @@ pub async fn clear_errors(req: Request, next: Next) -> Response {
 async fn redeem(
     State(st): State<AppState>,
     session: Session,
+    axum::Extension(auth): axum::Extension<RequestAuth>,
     Path(token): Path<String>,
 ) -> Response {
     match st.store.redeem_link(&token).await {
         Ok(Ok(principal)) => {
-            if session.cycle_id().await.is_err()
-                || session.insert(SESSION_PRINCIPAL, &principal).await.is_err()
-            {
-                return reject(false, AppError::internal("session write failed"));
-            }
             let tenant = match &principal {
                 Principal::LinkHolder { tenant_id, .. } => tenant_id.clone(),
                 Principal::Staff { .. } => unreachable!("links yield link holders"),
@@ -416,6 +412,14 @@ async fn redeem(
                     &serde_json::json!({}),
                 )
                 .await;
+            // Staff who open a link (to see what the tenant sees) keep their own session:
+            // they may see every tenant already, and a downgrade would sign them out.
+            if !auth.principal.as_ref().is_some_and(Principal::is_staff)
+                && (session.cycle_id().await.is_err()
+                    || session.insert(SESSION_PRINCIPAL, &principal).await.is_err())
+            {
+                return reject(false, AppError::internal("session write failed"));
+            }
             Redirect::to(&format!("/t/{tenant}")).into_response()
         }
         Ok(Err(store::LinkRefusal::Expired)) => Redirect::to("/link/expired").into_response(),

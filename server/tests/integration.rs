@@ -359,6 +359,16 @@ async fn link_holder_cannot_reach_other_tenants_through_any_route(backend: Backe
     assert_eq!(r.location.as_deref(), Some(format!("/t/{a}").as_str()));
     let csrf = holder.csrf().await;
 
+    // Staff who open a link see the tenant's page and stay staff.
+    let staff = app.admin().await;
+    let r = staff.get(&format!("/onboard/{a_token}")).await;
+    assert_eq!(r.location.as_deref(), Some(format!("/t/{a}").as_str()));
+    assert_eq!(
+        staff.get("/tenants").await.status,
+        200,
+        "staff session kept"
+    );
+
     // Its own tenant works, through the page and its server function.
     assert_eq!(holder.get(&format!("/t/{a}")).await.status, 200);
     let own = holder
