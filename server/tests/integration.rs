@@ -31,6 +31,8 @@ both_backends!(
     expired_and_revoked_links_are_refused,
     database_holds_no_plaintext_secret,
     link_holder_connects_an_erp_and_browses_its_schema,
+    support_staff_see_tenants_but_not_staff_administration,
+    cookies_are_secure_behind_https,
 );
 
 async fn migrations_run_up_and_down(backend: Backend) {
@@ -739,5 +741,115 @@ async fn link_holder_connects_an_erp_and_browses_its_schema(backend: Backend) {
     for (_, running, _) in sims {
         running.stop().await;
     }
+    app.finish().await;
+}
+
+async fn support_staff_see_tenants_but_not_staff_administration(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.state
+        .store
+        .create_staff(
+            "support@example.com",
+            "Sam Support",
+            "support-password-1",
+            domain::Role::Support,
+        )
+        .await
+        .unwrap();
+    let t = app.tenant("Epsilon Retail").await;
+    let c = app.client();
+    let csrf = c.csrf().await;
+    let r = c
+        .post_form(
+            "/api/sign_in",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "support@example.com"),
+                ("password", "support-password-1"),
+            ],
+        )
+        .await;
+    assert!(
+        r.status == 302 || r.status == 200,
+        "{} {}",
+        r.status,
+        r.body
+    );
+    // Support sees every tenant and may work on them.
+    assert_eq!(c.get("/tenants").await.status, 200);
+    assert_eq!(c.get(&format!("/tenants/{t}")).await.status, 200);
+    let csrf = c.csrf().await;
+    let r = c
+        .post_form(
+            "/api/issue_link",
+            &[
+                ("csrf_token", &csrf),
+                ("tenant_id", &t),
+                ("label", "x"),
+                ("ttl_hours", "24"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // But not staff administration.
+    assert_eq!(c.get("/staff").await.status, 403);
+    assert_eq!(c.get_query("/api/list_staff", &[]).await.status, 403);
+    let r = c
+        .post_form(
+            "/api/create_staff",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "eve@example.com"),
+                ("name", "Eve"),
+                ("password", "long-enough-password"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        app.state.store.staff_count().await.unwrap(),
+        2,
+        "no staff user was created"
+    );
+    // The admin can.
+    let admin = app.admin().await;
+    let csrf = admin.csrf().await;
+    let r = admin
+        .post_form(
+            "/api/create_staff",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "new@example.com"),
+                ("name", "New"),
+                ("password", "long-enough-password"),
+                ("role", "support"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !r.body.contains("password_hash") && !r.body.contains("argon2"),
+        "{}",
+        r.body
+    );
+    app.finish().await;
+}
+
+async fn cookies_are_secure_behind_https(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |cfg| {
+        cfg.public_url = "https://switchyard.example.com".into();
+        cfg.secure_cookies = true;
+    })
+    .await;
+    let c = app.client();
+    c.get("/login").await;
+    let cookies = c.raw_set_cookie.lock().unwrap().clone();
+    assert!(
+        cookies.iter().any(|h| h.starts_with("switchyard_session=")
+            && h.contains("Secure")
+            && h.contains("HttpOnly")),
+        "{cookies:?}"
+    );
     app.finish().await;
 }

@@ -31,6 +31,14 @@ fn postgres_base() -> String {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with a configuration adjusted by `tweak` (after the test defaults).
+    pub async fn spawn_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut server::config::Config),
+    ) -> TestApp {
         let name = format!("sy_test_{}", uuid::Uuid::new_v4().simple());
         let (url, sqlite_path, pg_db) = match backend {
             Backend::Sqlite => {
@@ -62,6 +70,7 @@ impl TestApp {
         cfg.bind = addr;
         cfg.public_url = format!("http://{addr}");
         cfg.data_dir = std::env::temp_dir().join(&name);
+        tweak(&mut cfg);
         let started = server::start(&cfg).await.expect("server starts");
         let router = started.router;
         let task = tokio::spawn(async move {
