@@ -488,3 +488,40 @@ pub async fn export_credentials(
     use secrecy::ExposeSecret;
     String::from_utf8(creds.expose_secret().to_vec()).map_err(AppError::internal)
 }
+
+/// Sandbox against production, for every ERP where the tenant has both connected and
+/// discovered: what exists in one and not the other, or differs in type.
+#[server(prefix = "/api", endpoint = "schema_drift", input = GetUrl)]
+pub async fn schema_drift(tenant_id: TenantId) -> Result<Vec<domain::views::DriftView>, AppError> {
+    require_tenant(&tenant_id).await?;
+    let st = state()?;
+    let connections = st.store.list_connections(&tenant_id).await?;
+    let schemas = st.store.tenant_schemas(&tenant_id).await?;
+    let latest = |env: domain::Environment, erp: domain::ErpKind| {
+        // The most recently discovered connection of that ERP and environment.
+        schemas
+            .iter()
+            .filter(|s| {
+                s.erp == erp
+                    && connections
+                        .iter()
+                        .any(|c| c.id == s.connection_id && c.environment == env)
+            })
+            .max_by_key(|s| s.discovered_at)
+    };
+    let mut out = Vec::new();
+    for erp in domain::ErpKind::ALL {
+        if let (Some(prod), Some(sb)) = (
+            latest(domain::Environment::Production, erp),
+            latest(domain::Environment::Sandbox, erp),
+        ) {
+            out.push(domain::views::DriftView {
+                erp,
+                production: prod.connection_name.clone(),
+                sandbox: sb.connection_name.clone(),
+                diff: prod.schema.diff(&sb.schema),
+            });
+        }
+    }
+    Ok(out)
+}

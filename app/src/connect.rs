@@ -1,7 +1,9 @@
 //! Connecting an ERP and browsing what was discovered in it: the forms built from the
 //! connector declarations, and the schema browser.
 
-use crate::api::{erp_catalog, tenant_schema, ConnectErp, ExportCredentials, RecheckConnection};
+use crate::api::{
+    erp_catalog, schema_drift, tenant_schema, ConnectErp, ExportCredentials, RecheckConnection,
+};
 use crate::components::{when, CsrfField, ErrorBox};
 use domain::catalog::{CatalogEntry, CredentialForm};
 use domain::schema::{FieldType, Origin};
@@ -282,5 +284,54 @@ fn SchemaTable(s: SchemaView, filter: Signal<String>) -> impl IntoView {
                 </tbody>
             </table>
         </div>
+    }
+}
+
+/// Sandbox against production: what a mapping built on one would miss in the other.
+#[component]
+pub fn DriftReport(tenant: Signal<TenantId>, version: Signal<usize>) -> impl IntoView {
+    let drift = Resource::new(
+        move || (tenant.get(), version.get()),
+        |(t, _)| schema_drift(t),
+    );
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match drift.await {
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="empty">"Connect both a sandbox and a production system of one ERP to compare them."</p>
+                    }.into_any(),
+                    Ok(list) => list.into_iter().map(|d| {
+                        let mut rows: Vec<(String, String)> = Vec::new();
+                        for o in &d.diff.only_left { rows.push((o.clone(), "only in production".into())); }
+                        for o in &d.diff.only_right { rows.push((o.clone(), "only in the sandbox".into())); }
+                        for (o, f) in &d.diff.fields_only_left { rows.push((format!("{o}.{f}"), "only in production".into())); }
+                        for (o, f) in &d.diff.fields_only_right { rows.push((format!("{o}.{f}"), "only in the sandbox".into())); }
+                        for c in &d.diff.fields_changed {
+                            rows.push((format!("{}.{}", c.object, c.field),
+                                format!("production {} / sandbox {}", type_label(&c.left.field_type), type_label(&c.right.field_type))));
+                        }
+                        let empty = rows.is_empty();
+                        view! {
+                            <div class="drift" data-testid="drift" data-erp=d.erp.key()>
+                                <h3>{d.erp.display_name()} ": " {d.production.clone()} " against " {d.sandbox.clone()}</h3>
+                                {if empty {
+                                    view! { <p class="muted">"No differences."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <table class="list compact">
+                                            <tbody>{rows.into_iter().map(|(what, how)| view! {
+                                                <tr><td><code>{what}</code></td><td>{how}</td></tr>
+                                            }).collect_view()}</tbody>
+                                        </table>
+                                    }.into_any()
+                                }}
+                            </div>
+                        }
+                    }).collect_view().into_any(),
+                }
+            })}
+        </Suspense>
     }
 }

@@ -2,7 +2,9 @@
 
 use crate::api::*;
 use crate::components::{when, CsrfField, ErrorBox, TopBar};
-use crate::connect::{ConnectPanel, ConnectionLine, ExportButton, RecheckButton, SchemaBrowser};
+use crate::connect::{
+    ConnectPanel, ConnectionLine, DriftReport, ExportButton, RecheckButton, SchemaBrowser,
+};
 use domain::views::LinkState;
 use domain::TenantId;
 use leptos::prelude::*;
@@ -186,6 +188,10 @@ pub fn TenantPage() -> impl IntoView {
             <section class="card" data-testid="schema-panel">
                 <h2>"Schema"</h2>
                 <SchemaBrowser tenant=Signal::derive(id) version=Signal::derive(move || recheck.version().get())/>
+            </section>
+            <section class="card" data-testid="drift-panel">
+                <h2>"Sandbox against production"</h2>
+                <DriftReport tenant=Signal::derive(id) version=Signal::derive(move || recheck.version().get())/>
             </section>
             <section class="card" data-testid="links-panel">
                 <h2>"Onboarding links"</h2>

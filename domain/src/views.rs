@@ -103,3 +103,13 @@ pub struct SchemaView {
     /// What changed since the previous discovery, when there was one.
     pub changes_since_previous: Option<crate::SchemaDiff>,
 }
+
+/// How a tenant's sandbox differs from its production system, per ERP: "left" is
+/// production, "right" the sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftView {
+    pub erp: ErpKind,
+    pub production: String,
+    pub sandbox: String,
+    pub diff: crate::SchemaDiff,
+}

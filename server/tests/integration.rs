@@ -33,6 +33,7 @@ both_backends!(
     link_holder_connects_an_erp_and_browses_its_schema,
     support_staff_see_tenants_but_not_staff_administration,
     cookies_are_secure_behind_https,
+    sandbox_drift_against_production_is_reported,
 );
 
 async fn migrations_run_up_and_down(backend: Backend) {
@@ -332,6 +333,7 @@ fn server_fn_probe(path: &str, b: &str, b_link: &str) -> Option<Vec<(&'static st
         ],
         "/api/recheck_connection" => vec![("tenant_id", s(b)), ("connection_id", s("any"))],
         "/api/tenant_schema" => vec![("tenant_id", s(b))],
+        "/api/schema_drift" => vec![("tenant_id", s(b))],
         "/api/export_credentials" => vec![("tenant_id", s(b)), ("connection_id", s("any"))],
         "/api/create_staff" => vec![
             ("email", s("mallory@example.com")),
@@ -851,5 +853,85 @@ async fn cookies_are_secure_behind_https(backend: Backend) {
             && h.contains("HttpOnly")),
         "{cookies:?}"
     );
+    app.finish().await;
+}
+
+async fn sandbox_drift_against_production_is_reported(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let sims =
+        connectors::cli::start_simulators(&connector_core::sim::Scenario::default_scenario(), 0)
+            .await
+            .unwrap();
+    let ns = sims
+        .iter()
+        .find(|(k, _, _)| *k == domain::ErpKind::Netsuite)
+        .expect("NetSuite simulator");
+    let base = ns.1.base_url.clone();
+    let t = app.tenant("Acme Manufacturing").await;
+    let staff = app.admin().await;
+    let csrf = staff.csrf().await;
+    for (env, account, token_id, token_secret) in [
+        (
+            "production",
+            "1234567",
+            "acme-token-id",
+            "acme-token-secret",
+        ),
+        (
+            "sandbox",
+            "1234567_SB1",
+            "acme-sb-token-id",
+            "acme-sb-token-secret",
+        ),
+    ] {
+        let url = format!("{base}/a/{account}");
+        let name = format!("Acme {env}");
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("tenant_id", t.as_str()),
+            ("erp", "netsuite"),
+            ("environment", env),
+            ("display_name", name.as_str()),
+            ("credential_kind", "tba"),
+            ("base_url", url.as_str()),
+            ("settings[account_id]", account),
+            ("fields[consumer_key]", "acme-consumer-key"),
+            ("fields[consumer_secret]", "acme-consumer-secret"),
+            ("fields[token_id]", token_id),
+            ("fields[token_secret]", token_secret),
+        ];
+        let r = staff.post_form("/api/connect_erp", &form).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["status"], "active", "{env}: {}", r.body);
+    }
+    let r = staff
+        .get_query("/api/schema_drift", &[("tenant_id", &t)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let drift = r.json();
+    let ns = drift
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["erp"] == "netsuite")
+        .expect("a NetSuite drift entry");
+    let only_prod = ns["diff"]["fields_only_left"].to_string();
+    assert!(
+        only_prod.contains("custbody_plant"),
+        "field missing from the sandbox not reported: {ns}"
+    );
+    let objects_only_prod = ns["diff"]["only_left"].to_string();
+    assert!(
+        objects_only_prod.contains("customsearch_sales_summary"),
+        "saved search missing from the sandbox not reported: {ns}"
+    );
+    assert_eq!(
+        ns["diff"]["only_right"].as_array().unwrap().len(),
+        0,
+        "{ns}"
+    );
+    for (_, running, _) in sims {
+        running.stop().await;
+    }
     app.finish().await;
 }
