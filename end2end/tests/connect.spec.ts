@@ -69,3 +69,36 @@ test("wrong ERP credentials are reported without leaking them", async ({ page, b
   await expect(p.locator("body")).not.toContainText("not-the-password");
   await holder.close();
 });
+
+test("staff compare a tenant's NetSuite sandbox against production", async ({ page }) => {
+  await signIn(page);
+  const tenant = await createTenant(page, "Acme Drift Check");
+  // Staff may use the tenant's onboarding page too.
+  await page.goto(`/t/${tenant}`);
+  await hydrated(page);
+  const sim = process.env.E2E_SIM_BASE!;
+  for (const [env, account, tokenId, tokenSecret] of [
+    ["production", "1234567", "acme-token-id", "acme-token-secret"],
+    ["sandbox", "1234567_SB1", "acme-sb-token-id", "acme-sb-token-secret"],
+  ]) {
+    const form = page.getByTestId("connect-netsuite-tba");
+    if (!(await form.isVisible())) {
+      await page.locator("details:has([data-testid=connect-netsuite-tba]) > summary").click();
+    }
+    await form.getByLabel("Name", { exact: true }).fill(`Acme ${env}`);
+    await form.getByLabel("Environment").selectOption(env);
+    await form.locator("input[name=base_url]").fill(`${sim}/a/${account}`);
+    await form.locator('input[name="settings[account_id]"]').fill(account);
+    await form.locator('input[name="fields[consumer_key]"]').fill("acme-consumer-key");
+    await form.locator('input[name="fields[consumer_secret]"]').fill("acme-consumer-secret");
+    await form.locator('input[name="fields[token_id]"]').fill(tokenId);
+    await form.locator('input[name="fields[token_secret]"]').fill(tokenSecret);
+    await form.getByRole("button", { name: "Connect" }).click();
+    await expect(page.getByTestId("your-connections")).toContainText(`Acme ${env}`);
+  }
+  await page.goto(`/tenants/${tenant}`);
+  const drift = page.getByTestId("drift-panel");
+  await expect(drift).toContainText("Acme production against Acme sandbox");
+  await expect(drift.locator("tr", { hasText: "salesOrder.custbody_plant" })).toContainText("only in production");
+  await expect(drift).toContainText("customsearch_sales_summary");
+});
