@@ -269,6 +269,36 @@ async fn check_and_discover(
     Ok(st.store.connection(tenant, &spec.connection_id).await?.0)
 }
 
+/// The values a form sent for the declared fields: required ones present, none too long,
+/// no undeclared key (a tenant cannot slip in a setting the operator controls).
+#[cfg(feature = "ssr")]
+fn form_values(
+    declared: &[domain::catalog::FormField],
+    given: &std::collections::BTreeMap<String, String>,
+    what: &str,
+) -> Result<std::collections::BTreeMap<String, serde_json::Value>, AppError> {
+    if let Some(extra) = given
+        .keys()
+        .find(|k| !declared.iter().any(|f| &f.key == *k))
+    {
+        return Err(AppError::invalid(format!("unknown {what} '{extra}'")));
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for f in declared {
+        let v = given.get(&f.key).map(|s| s.trim()).unwrap_or("");
+        if f.required && v.is_empty() {
+            return Err(AppError::invalid(format!("{} is required.", f.label)));
+        }
+        if v.len() > domain::catalog::MAX_FIELD_LEN {
+            return Err(AppError::invalid(format!("{} is too long.", f.label)));
+        }
+        if !v.is_empty() {
+            out.insert(f.key.clone(), serde_json::Value::String(v.to_string()));
+        }
+    }
+    Ok(out)
+}
+
 /// Connects a tenant's ERP: validates the form against the ERP's declaration, seals the
 /// credentials in the vault, then checks the connection and discovers its schema.
 #[allow(clippy::too_many_arguments)]
@@ -314,46 +344,8 @@ pub async fn connect_erp(
             ))
         })?;
     let too_long = |v: &str| v.len() > domain::catalog::MAX_FIELD_LEN;
-    let mut creds = serde_json::Map::new();
-    for f in &form.fields {
-        let v = fields.get(&f.key).map(|s| s.trim()).unwrap_or("");
-        if f.required && v.is_empty() {
-            return Err(AppError::invalid(format!("{} is required.", f.label)));
-        }
-        if too_long(v) {
-            return Err(AppError::invalid(format!("{} is too long.", f.label)));
-        }
-        if !v.is_empty() {
-            creds.insert(f.key.clone(), serde_json::Value::String(v.to_string()));
-        }
-    }
-    if let Some(extra) = fields
-        .keys()
-        .find(|k| !form.fields.iter().any(|f| &f.key == *k))
-    {
-        return Err(AppError::invalid(format!(
-            "unknown credential field '{extra}'"
-        )));
-    }
-    let mut stored_settings = std::collections::BTreeMap::new();
-    for f in &entry.settings {
-        let v = settings.get(&f.key).map(|s| s.trim()).unwrap_or("");
-        if f.required && v.is_empty() {
-            return Err(AppError::invalid(format!("{} is required.", f.label)));
-        }
-        if too_long(v) {
-            return Err(AppError::invalid(format!("{} is too long.", f.label)));
-        }
-        if !v.is_empty() {
-            stored_settings.insert(f.key.clone(), serde_json::Value::String(v.to_string()));
-        }
-    }
-    if let Some(extra) = settings
-        .keys()
-        .find(|k| !entry.settings.iter().any(|f| &f.key == *k))
-    {
-        return Err(AppError::invalid(format!("unknown setting '{extra}'")));
-    }
+    let creds = form_values(&form.fields, &fields, "credential field")?;
+    let mut stored_settings = form_values(&entry.settings, &settings, "setting")?;
     let base_url = Some(base_url.trim().to_string()).filter(|s| !s.is_empty());
     if let Some(u) = &base_url {
         if too_long(u) {
@@ -367,7 +359,7 @@ pub async fn connect_erp(
     } else {
         name.chars().take(120).collect()
     };
-    let doc = serde_json::json!({ "kind": form.key, "fields": creds }).to_string();
+    let doc = serde_json::json!({ "kind": form.key, "fields": creds.into_iter().collect::<serde_json::Map<_, _>>() }).to_string();
     let secret = secrecy::SecretBox::new(doc.clone().into_bytes().into_boxed_slice());
     let view = st
         .store
