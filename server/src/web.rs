@@ -436,13 +436,23 @@ async fn healthz(State(st): State<AppState>) -> Response {
     }
 }
 
+/// The app's page routes, generated once per process. Generating them runs the app with
+/// resource loading suppressed process-wide (leptos_server's `SuppressResourceLoad`), so a
+/// page rendering on another thread at that moment would wait forever for its data; doing
+/// it once, before any server exists, keeps that window closed (leptos issue 4773).
+pub fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 /// Builds the whole application router.
 pub fn router(
     state: AppState,
     leptos_options: LeptosOptions,
     cfg: &crate::config::Config,
 ) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let session_store = store::session_store::DbSessionStore::new(state.store.db.clone());
     let sessions = SessionManagerLayer::new(session_store)
         .with_name("switchyard_session")

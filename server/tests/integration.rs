@@ -410,7 +410,7 @@ async fn link_holder_cannot_reach_other_tenants_through_any_route(backend: Backe
     assert!(probed >= 9, "only {probed} server functions probed");
 
     // Every page route, with B's id wherever a route takes one.
-    let routes = leptos_axum::generate_route_list(app::App);
+    let routes = server::web::route_list();
     assert!(!routes.is_empty());
     for route in routes {
         let pattern = route.path().replace('{', ":").replace('}', "");

@@ -196,6 +196,8 @@ impl Client {
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
+            // A hung request fails the test with its path instead of hanging the suite.
+            .timeout(std::time::Duration::from_secs(30))
             .build()
             .unwrap();
         Client {
@@ -244,7 +246,7 @@ impl Client {
             .get(format!("{}{path}", self.base))
             .send()
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         self.reply(r).await
     }
 
@@ -259,7 +261,7 @@ impl Client {
             .header("accept", "application/json")
             .send()
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("GET {path}?{q}: {e}"));
         self.reply(r).await
     }
 
@@ -303,7 +305,10 @@ impl Client {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let r = req.send().await.unwrap();
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         self.reply(r).await
     }
 }
