@@ -487,18 +487,12 @@ pub async fn export_credentials(
 pub async fn schema_drift(tenant_id: TenantId) -> Result<Vec<domain::views::DriftView>, AppError> {
     require_tenant(&tenant_id).await?;
     let st = state()?;
-    let connections = st.store.list_connections(&tenant_id).await?;
     let schemas = st.store.tenant_schemas(&tenant_id).await?;
+    // The most recently discovered connection of that ERP and environment.
     let latest = |env: domain::Environment, erp: domain::ErpKind| {
-        // The most recently discovered connection of that ERP and environment.
         schemas
             .iter()
-            .filter(|s| {
-                s.erp == erp
-                    && connections
-                        .iter()
-                        .any(|c| c.id == s.connection_id && c.environment == env)
-            })
+            .filter(|s| s.erp == erp && s.environment == env)
             .max_by_key(|s| s.discovered_at)
     };
     let mut out = Vec::new();

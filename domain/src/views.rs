@@ -97,6 +97,7 @@ pub struct SchemaView {
     pub connection_id: String,
     pub connection_name: String,
     pub erp: ErpKind,
+    pub environment: Environment,
     pub version: i64,
     pub discovered_at: i64,
     pub schema: crate::Schema,

@@ -146,7 +146,11 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_string();
-    let is_asset = path.starts_with("/pkg/") || path == "/favicon.ico";
+    // Static files are public: reading them needs no session, and loading one would cost
+    // two database round trips per script, stylesheet and wasm fetch.
+    if (path.starts_with("/pkg/") || path == "/favicon.ico") && req.method() == Method::GET {
+        return next.run(req).await;
+    }
     let mut principal: Option<Principal> = match session.get::<Principal>(SESSION_PRINCIPAL).await {
         Ok(p) => p,
         Err(e) => {
@@ -175,7 +179,6 @@ pub async fn authenticate(
     }
     let csrf = match session.get::<String>(SESSION_CSRF).await.ok().flatten() {
         Some(t) => t,
-        None if is_asset => String::new(),
         None => {
             let t = random_token();
             if let Err(e) = session.insert(SESSION_CSRF, &t).await {

@@ -705,6 +705,22 @@ async fn link_holder_connects_an_erp_and_browses_its_schema(backend: Backend) {
     let r = holder.post_form("/api/connect_erp", &sneaky).await;
     assert_eq!(r.status, 400, "{}", r.body);
 
+    // The tenant list counts both connections and the one live link.
+    let listed = app.state.store.list_tenants("globex").await.unwrap();
+    assert_eq!(
+        (
+            listed.len(),
+            listed[0].connection_count,
+            listed[0].active_links
+        ),
+        (1, 2, 1),
+        "{listed:?}"
+    );
+    let other = app.tenant("Unrelated Co").await;
+    let listed = app.state.store.list_tenants("").await.unwrap();
+    let unrelated = listed.iter().find(|s| s.id.0 == other).unwrap();
+    assert_eq!((unrelated.connection_count, unrelated.active_links), (0, 0));
+
     // The owner can export the credentials; staff cannot.
     let r = holder
         .post_form(
@@ -759,24 +775,9 @@ async fn support_staff_see_tenants_but_not_staff_administration(backend: Backend
         .await
         .unwrap();
     let t = app.tenant("Epsilon Retail").await;
-    let c = app.client();
-    let csrf = c.csrf().await;
-    let r = c
-        .post_form(
-            "/api/sign_in",
-            &[
-                ("csrf_token", &csrf),
-                ("email", "support@example.com"),
-                ("password", "support-password-1"),
-            ],
-        )
+    let c = app
+        .signed_in("support@example.com", "support-password-1")
         .await;
-    assert!(
-        r.status == 302 || r.status == 200,
-        "{} {}",
-        r.status,
-        r.body
-    );
     // Support sees every tenant and may work on them.
     assert_eq!(c.get("/tenants").await.status, 200);
     assert_eq!(c.get(&format!("/tenants/{t}")).await.status, 200);

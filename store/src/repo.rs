@@ -262,25 +262,75 @@ impl Store {
 
     // ---- tenants -----------------------------------------------------------------
 
-    async fn summary(&self, t: tenant::Model, now: i64) -> StoreResult<TenantSummary> {
-        let connection_count = connection::Entity::find()
-            .filter(connection::Column::TenantId.eq(&t.id))
-            .count(&self.db)
+    /// Connection and active-link counts for the given tenants, two grouped queries in all
+    /// (not two per tenant).
+    async fn tenant_counts(
+        &self,
+        ids: &[String],
+        now: i64,
+    ) -> StoreResult<std::collections::HashMap<String, (u64, u64)>> {
+        use sea_orm::FromQueryResult;
+        #[derive(FromQueryResult)]
+        struct Count {
+            tenant_id: String,
+            n: i64,
+        }
+        let mut out: std::collections::HashMap<String, (u64, u64)> =
+            std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let connections = connection::Entity::find()
+            .select_only()
+            .column(connection::Column::TenantId)
+            .column_as(connection::Column::Id.count(), "n")
+            .filter(connection::Column::TenantId.is_in(ids.iter().cloned()))
+            .group_by(connection::Column::TenantId)
+            .into_model::<Count>()
+            .all(&self.db)
             .await?;
-        let active_links = onboarding_link::Entity::find()
-            .filter(onboarding_link::Column::TenantId.eq(&t.id))
+        for c in connections {
+            out.entry(c.tenant_id).or_default().0 = c.n as u64;
+        }
+        let links = onboarding_link::Entity::find()
+            .select_only()
+            .column(onboarding_link::Column::TenantId)
+            .column_as(onboarding_link::Column::Id.count(), "n")
+            .filter(onboarding_link::Column::TenantId.is_in(ids.iter().cloned()))
             .filter(onboarding_link::Column::RevokedAt.is_null())
             .filter(onboarding_link::Column::ExpiresAt.gt(now))
-            .count(&self.db)
+            .group_by(onboarding_link::Column::TenantId)
+            .into_model::<Count>()
+            .all(&self.db)
             .await?;
-        Ok(TenantSummary {
-            id: TenantId(t.id),
-            name: t.name,
-            slug: t.slug,
-            created_at: t.created_at,
-            connection_count,
-            active_links,
-        })
+        for l in links {
+            out.entry(l.tenant_id).or_default().1 = l.n as u64;
+        }
+        Ok(out)
+    }
+
+    async fn summaries(&self, rows: Vec<tenant::Model>) -> StoreResult<Vec<TenantSummary>> {
+        let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
+        let counts = self.tenant_counts(&ids, now_ms()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|t| {
+                let (connection_count, active_links) =
+                    counts.get(&t.id).copied().unwrap_or_default();
+                TenantSummary {
+                    id: TenantId(t.id),
+                    name: t.name,
+                    slug: t.slug,
+                    created_at: t.created_at,
+                    connection_count,
+                    active_links,
+                }
+            })
+            .collect())
+    }
+
+    async fn summary(&self, t: tenant::Model) -> StoreResult<TenantSummary> {
+        Ok(self.summaries(vec![t]).await?.remove(0))
     }
 
     pub async fn create_tenant(&self, name: &str, actor: &Principal) -> StoreResult<TenantSummary> {
@@ -326,7 +376,7 @@ impl Store {
             &serde_json::json!({ "name": m.name }),
         )
         .await?;
-        self.summary(m, now).await
+        self.summary(m).await
     }
 
     /// Tenants whose name or slug contains `query` (case-insensitive), newest first.
@@ -350,12 +400,7 @@ impl Store {
             );
         }
         let rows = q.all(&self.db).await?;
-        let now = now_ms();
-        let mut out = Vec::with_capacity(rows.len());
-        for t in rows {
-            out.push(self.summary(t, now).await?);
-        }
-        Ok(out)
+        self.summaries(rows).await
     }
 
     pub async fn tenant(&self, id: &TenantId) -> StoreResult<TenantSummary> {
@@ -363,7 +408,7 @@ impl Store {
             .one(&self.db)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))?;
-        self.summary(t, now_ms()).await
+        self.summary(t).await
     }
 
     // ---- onboarding links -------------------------------------------------------
@@ -677,6 +722,7 @@ impl Store {
                 connection_id: c.id.clone(),
                 connection_name: c.display_name.clone(),
                 erp: c.erp,
+                environment: c.environment,
                 version: latest.version,
                 discovered_at: latest.discovered_at,
                 schema,

@@ -96,6 +96,11 @@ impl TestApp {
 
     /// A client signed in as the bootstrap admin.
     pub async fn admin(&self) -> Client {
+        self.signed_in(ADMIN, ADMIN_PASSWORD).await
+    }
+
+    /// A client signed in as the given staff user.
+    pub async fn signed_in(&self, email: &str, password: &str) -> Client {
         let c = self.client();
         let csrf = c.csrf().await;
         let r = c
@@ -103,14 +108,14 @@ impl TestApp {
                 "/api/sign_in",
                 &[
                     ("csrf_token", &csrf),
-                    ("email", ADMIN),
-                    ("password", ADMIN_PASSWORD),
+                    ("email", email),
+                    ("password", password),
                 ],
             )
             .await;
         assert!(
             r.status == 302 || r.status == 200,
-            "admin sign-in failed: {} {}",
+            "sign-in of {email} failed: {} {}",
             r.status,
             r.body
         );
